@@ -1,0 +1,43 @@
+# gridedge: every target sets up what it needs; all are idempotent.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+BUILD_INPUTS := pyproject.toml setup.py $(wildcard gridedge/_native/*.pyx gridedge/_native/*.cpp gridedge/_native/include/gridedge/*.hpp)
+
+.PHONY: demo test lint format bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Editable install with the test extras; rebuilt when a build input changes.
+$(VENV)/.installed: $(BIN)/python $(BUILD_INPUTS)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/gridedge demo
+
+test: $(VENV)/.installed lint
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/cython-lint gridedge
+	$(BIN)/clang-format --dry-run --Werror $(shell git ls-files 'gridedge/_native/*.cpp' 'gridedge/_native/*.hpp')
+
+format: $(VENV)/.installed
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+	$(BIN)/clang-format -i $(shell git ls-files 'gridedge/_native/*.cpp' 'gridedge/_native/*.hpp')
+
+bench: $(VENV)/.installed
+	mkdir -p benchmarks/results
+	$(BIN)/python -m pytest benchmarks -p no:randomly --benchmark-only \
+		--benchmark-columns=min,median,iqr,ops --benchmark-sort=name \
+		--benchmark-json=benchmarks/results/latest.json
+	$(BIN)/python -m gridedge.bench benchmarks/results/latest.json
+
+clean:
+	rm -rf build $(VENV) *.egg-info gridedge/_native/*.so gridedge/_native/*.c

@@ -1,0 +1,64 @@
+"""The ``gridedge`` console command: one entry point for every component."""
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from gridedge import __version__
+from gridedge.errors import GridedgeError
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from gridedge.demo import run
+
+    run(fs=args.fs, reporting_rate=args.rate, stream=sys.stdout)
+    return 0
+
+
+def _compliance(args: argparse.Namespace) -> int:
+    from gridedge.meter.compliance import report
+
+    report(sampling_rates=args.fs, stream=sys.stdout)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``gridedge`` command and its subcommands."""
+    parser = argparse.ArgumentParser(prog="gridedge", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"gridedge {__version__}")
+    parser.add_argument(
+        "--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="the main job: a simulated fault through the meter")
+    demo.add_argument("--fs", type=float, default=6400.0, help="sampling rate, Hz")
+    demo.add_argument("--rate", type=float, default=50.0, help="reports per second")
+    demo.set_defaults(handler=_demo)
+
+    compliance = commands.add_parser(
+        "phasor-compliance", help="IEEE C37.118.1 test signals through the phasor estimator"
+    )
+    compliance.add_argument(
+        "--fs", type=float, nargs="+", default=[3200.0, 6400.0], help="sampling rates, Hz"
+    )
+    compliance.set_defaults(handler=_compliance)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``gridedge`` command; return its exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return args.handler(args)
+    except GridedgeError as exc:
+        print(f"gridedge: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

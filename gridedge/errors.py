@@ -1,0 +1,21 @@
+"""The exception hierarchy of gridedge.
+
+Every error raised on purpose derives from :class:`GridedgeError` and from the built-in
+exception a caller would otherwise expect, so ``except ValueError`` keeps working.
+"""
+
+
+class GridedgeError(Exception):
+    """Base class of every error gridedge raises on purpose."""
+
+
+class ConfigurationError(GridedgeError, ValueError):
+    """A setting is missing, malformed or outside the supported range."""
+
+
+class InvalidInputError(GridedgeError, ValueError):
+    """Data handed to a function has the wrong shape, type or values."""
+
+
+class BackendUnavailableError(GridedgeError, ImportError):
+    """The selected kernel backend cannot be imported (for example, not compiled)."""

@@ -1,0 +1,1 @@
+"""Grid model, network solvers, test cases and the waveform simulator."""

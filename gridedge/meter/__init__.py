@@ -1,0 +1,1 @@
+"""The meter (the paper's 3SMA): acquisition, measurement algorithms and the daemon."""

@@ -1,0 +1,43 @@
+"""Declare the compiled extensions; all other metadata lives in pyproject.toml."""
+
+import os
+
+from Cython.Build import cythonize
+from pybind11.setup_helpers import Pybind11Extension
+from setuptools import Extension, setup
+
+# Portable optimisation only: wheels built here run on other CPUs of the same architecture.
+OPTIMISE = ["-O3", "-fno-math-errno"]
+
+cython_extensions = [
+    Extension(
+        "gridedge._native.phasor",
+        ["gridedge/_native/phasor.pyx"],
+        extra_compile_args=OPTIMISE,
+    ),
+]
+
+cpp_extensions = [
+    Pybind11Extension(
+        "gridedge._native.ring",
+        ["gridedge/_native/ring.cpp"],
+        include_dirs=["gridedge/_native/include"],
+        cxx_std=17,
+        extra_compile_args=OPTIMISE,
+    ),
+]
+
+setup(
+    ext_modules=cythonize(
+        cython_extensions,
+        compiler_directives={
+            "language_level": "3",
+            "boundscheck": False,
+            "wraparound": False,
+            "cdivision": True,
+            "initializedcheck": False,
+        },
+        annotate=bool(os.environ.get("GRIDEDGE_CYTHON_ANNOTATE")),
+    )
+    + cpp_extensions,
+)
