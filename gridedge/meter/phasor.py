@@ -28,7 +28,7 @@ from numpy.typing import ArrayLike, NDArray
 from gridedge import kernels
 from gridedge.errors import ConfigurationError, InvalidInputError
 from gridedge.grid.sequence import to_sequence
-from gridedge.meter.scaling import CHANNELS, ChannelScaling
+from gridedge.channels import CHANNELS, ChannelScaling
 
 WINDOW_CYCLES = 2
 """Length of the DFT window in nominal cycles."""

@@ -1,4 +1,4 @@
-"""Per-channel scaling from what the DAQ delivers (counts or volts) to primary units."""
+"""The six channels of a three-phase meter and their scaling from raw DAQ units to primary units."""
 
 from dataclasses import dataclass, field
 
