@@ -2,6 +2,7 @@
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -58,6 +59,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GridedgeError as exc:
         print(f"gridedge: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (``gridedge demo | head``): not an error of ours. Point stdout
+        # at /dev/null so that the flush at exit does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
