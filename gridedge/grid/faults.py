@@ -353,34 +353,25 @@ class FaultStudy:
         the ends, B / 2 at the point): a rank-two or rank-three update. No admittance grows
         as the point nears an end, so the result stays accurate there.
         """
-        kv = self.grid.bus(line.from_bus).kv
         lengths = (fraction, 1.0 - fraction)
-        whole = nw._line_two_port(line, kv, self.grid.frequency_hz)
+        whole = nw._line_two_port(line, self.grid.bus(line.from_bus).kv, self.grid.frequency_hz)
         series = -1.0 / whole[:, 0, 1]  # (3,) series impedance of the whole line
         half_shunt = whole[:, 0, 0] + whole[:, 0, 1]  # (3,)
-        pieces = [
-            nw._line_two_port(
-                replace(line, length_km=line.length_km * share), kv, self.grid.frequency_hz
-            )
-            if share > 0
-            else None
-            for share in lengths
-        ]
+        pieces = [_section(series, half_shunt, share) if share > 0 else None for share in lengths]
         connected = [slot for slot in (0, 1) if ends[slot] >= 0]
-        z_col = np.empty((3, self.network.n_nodes), dtype=np.complex128)
-        z_ff = np.empty(3, dtype=np.complex128)
         if len(connected) == 2:
             x = fraction
-            zp, zq = self._column(ends[0]), self._column(ends[1])
             p, q = ends
-            for s in range(3):
-                column_f = (1 - x) * zp[s] + x * zq[s]
-                row_f = [(1 - x) * zp[s, p] + x * zp[s, q], (1 - x) * zq[s, p] + x * zq[s, q]]
-                self_f = (1 - x) * row_f[0] + x * row_f[1] + x * (1 - x) * series[s]
-                deltas = [-(1 - x) * half_shunt[s], -x * half_shunt[s], 2 * half_shunt[s]]
-                z_col[s], z_ff[s] = _move_shunts(
-                    [zp[s], zq[s]], [p, q], row_f, column_f, self_f, deltas
-                )
+            zp, zq = self._column(p), self._column(q)  # (3, n) each
+            column_f = (1 - x) * zp + x * zq
+            row_f = np.stack(
+                [(1 - x) * zp[:, p] + x * zp[:, q], (1 - x) * zq[:, p] + x * zq[:, q]], axis=1
+            )
+            self_f = (1 - x) * row_f[:, 0] + x * row_f[:, 1] + x * (1 - x) * series
+            deltas = np.stack([-(1 - x) * half_shunt, -x * half_shunt, 2 * half_shunt], axis=1)
+            z_col, z_ff = _move_shunts(
+                np.stack([zp, zq], axis=1), [p, q], row_f, column_f, self_f, deltas
+            )
             v_pre = self.prefault.node_voltage
             # The split line's own voltage at the point (its shunt B / 2 there included).
             loading = 1 + x * (1 - x) * half_shunt[nw.POSITIVE] * series[nw.POSITIVE]
@@ -395,14 +386,21 @@ class FaultStudy:
                 if rest is None
                 else nw._open_ended(rest, open_end=1 - slot)[:, slot, slot]
             )
-            for s in range(3):
-                deltas = [
-                    -self.network.two_port[k, s, slot, slot] + share * half_shunt[s],
-                    share * half_shunt[s] + beyond[s],
-                ]
-                z_col[s], z_ff[s] = _move_shunts(
-                    [zn[s]], [node], [zn[s, node]], zn[s], zn[s, node] + share * series[s], deltas
-                )
+            deltas = np.stack(
+                [
+                    -self.network.two_port[k, :, slot, slot] + share * half_shunt,
+                    share * half_shunt + beyond,
+                ],
+                axis=1,
+            )
+            z_col, z_ff = _move_shunts(
+                zn[:, None, :],
+                [node],
+                zn[:, node][:, None],
+                zn,
+                zn[:, node] + share * series,
+                deltas,
+            )
             near = pieces[slot] if slot == 0 else pieces[slot][:, ::-1, ::-1]
             y = near[nw.POSITIVE]
             prefault = complex(
@@ -441,12 +439,7 @@ class FaultStudy:
         voltage = np.zeros((len(grid.buses), 3), dtype=np.complex128)
         voltage[energised] = v_nodes[net.node_of_bus[energised]]
         current = np.zeros((len(grid.branches), 2, 3), dtype=np.complex128)
-        base_from = net.current_base_a(net.from_node)[:, None]
-        base_to = net.current_base_a(net.to_node)[:, None]
-        for s in range(3):
-            i_from, i_to = net.branch_currents(v_nodes[:, s], s)
-            current[net.branch_index, 0, s] = i_from * base_from[:, 0]
-            current[net.branch_index, 1, s] = i_to * base_to[:, 0]
+        current[net.branch_index] = net.branch_currents(v_nodes)
         if point is not None:
             self._line_section_currents(location, point, v_nodes, v_fault, current)
         i_base = float(net.current_base_a(np.array([base_node]))[0])
@@ -486,35 +479,52 @@ class FaultStudy:
         before = self.prefault.current[index]  # A, phase a = positive sequence
         current[index] = 0.0
         change_fault = v_fault - np.array([0.0, point.prefault, 0.0])
-        for slot, node, section in point.sections:
+        bases = net.current_base_a(np.array([node for _, node, _ in point.sections]))
+        for (slot, node, section), base in zip(point.sections, bases, strict=True):
             change_end = v_nodes[node] - np.array([0.0, v_pre[node], 0.0])
             change = section[:, 0, 0] * change_end + section[:, 0, 1] * change_fault
-            current[index, slot] = change * net.current_base_a(np.array([node]))[0]
+            current[index, slot] = change * base
             current[index, slot, nw.POSITIVE] += before[slot]
 
 
-def _move_shunts(
-    columns: list[NDArray[np.complex128]],
-    nodes: list[int],
-    row_f: list[complex],
-    column_f: NDArray[np.complex128],
-    self_f: complex,
-    deltas: list[complex],
-) -> tuple[NDArray[np.complex128], complex]:
-    """Column f of Z after adding shunt `deltas` at `nodes` and at the new point f.
+def _section(
+    series: NDArray[np.complex128], half_shunt: NDArray[np.complex128], share: float
+) -> NDArray[np.complex128]:
+    """Pi-section two-ports (3, 2, 2) of a part `share` of a line with the given totals."""
+    y = 1.0 / (series * share)
+    h = half_shunt * share
+    return np.stack([np.stack([y + h, -y], -1), np.stack([-y, y + h], -1)], -2)
 
-    `columns` are Z's columns of `nodes`, `row_f` the point's row at `nodes`, `column_f` and
-    `self_f` its column and diagonal entry before the shunts change (Woodbury identity).
+
+def _move_shunts(
+    columns: NDArray[np.complex128],
+    nodes: list[int],
+    row_f: NDArray[np.complex128],
+    column_f: NDArray[np.complex128],
+    self_f: NDArray[np.complex128],
+    deltas: NDArray[np.complex128],
+) -> tuple[NDArray[np.complex128], NDArray[np.complex128]]:
+    """Column f of Z after adding shunts `deltas` at `nodes` and at the new point f.
+
+    Parameters, per sequence (leading axis of length 3): `columns` (3, e, n) are Z's columns
+    of the e existing `nodes`, `row_f` (3, e) the point's row at them, `column_f` (3, n) and
+    `self_f` (3,) its column and diagonal entry before the shunts change, `deltas` (3, e + 1)
+    the shunt changes (the point's last). Woodbury identity; returns Z[:, f] (3, n) and
+    Z[f, f] (3,).
     """
-    extended = np.array(
-        [np.append(column, row_f[i]) for i, column in enumerate(columns)]
-        + [np.append(column_f, self_f)]
-    ).T  # (n + 1, m)
-    block = extended[[*nodes, -1]]  # (m, m)
-    change = np.diag(deltas)
-    w = np.linalg.solve(np.eye(len(deltas)) + change @ block, change)
-    final = extended[:, -1] - extended @ (w @ block[:, -1])
-    return final[:-1], complex(final[-1])
+    extended = np.concatenate(
+        [
+            np.concatenate([columns, row_f[:, :, None]], axis=2),
+            np.concatenate([column_f, self_f[:, None]], axis=1)[:, None, :],
+        ],
+        axis=1,
+    )  # (3, m, n + 1): the m changed columns, extended by the point's row
+    block = extended[:, :, [*nodes, -1]].transpose(0, 2, 1)  # (3, m, m): rows at changed nodes
+    change = deltas[:, :, None] * np.eye(deltas.shape[1])  # (3, m, m) diagonal
+    w = np.linalg.solve(np.eye(deltas.shape[1]) + change @ block, change)
+    weights = np.einsum("sij,sj->si", w, block[:, :, -1])  # (3, m)
+    final = extended[:, -1, :] - np.einsum("smn,sm->sn", extended, weights)
+    return final[:, :-1], final[:, -1]
 
 
 def _check_resistance(resistance_ohm: float) -> None:

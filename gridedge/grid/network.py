@@ -18,6 +18,7 @@ energised from the other: it becomes the shunt its open-ended two-port presents 
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -140,25 +141,35 @@ class Network:
             matrix = matrix + sp.diags(shunt, format="csc")
         return matrix
 
-    def branch_currents(
-        self, voltage: NDArray[np.complex128], sequence: int
-    ) -> tuple[NDArray[np.complex128], NDArray[np.complex128]]:
-        """Currents into each modelled branch at its from and to ends, p.u.
+    def branch_currents(self, voltage: NDArray[np.complex128]) -> NDArray[np.complex128]:
+        """Sequence currents into each modelled branch at its from and to ends, A.
 
         Parameters
         ----------
-        voltage : ndarray of complex, shape (n_node,) or (n_node, k)
-            Node voltages of one sequence, p.u.
-        sequence : {0, 1, 2}
+        voltage : ndarray of complex, shape (n_node, 3)
+            Zero, positive and negative sequence node voltages, p.u.
+
+        Returns
+        -------
+        ndarray of complex128, shape (n_model, 2, 3)
         """
-        padded = np.concatenate([voltage, np.zeros_like(voltage[:1])])
+        padded = np.concatenate([voltage, np.zeros((1, 3), dtype=np.complex128)])
         v_from, v_to = padded[self.from_node], padded[self.to_node]
-        y = self.two_port[:, sequence]
-        if voltage.ndim == 2:
-            y = y[:, None]
-        return (
-            y[..., 0, 0] * v_from + y[..., 0, 1] * v_to,
-            y[..., 1, 0] * v_from + y[..., 1, 1] * v_to,
+        y = self.two_port
+        current = np.stack(
+            [
+                y[:, :, 0, 0] * v_from + y[:, :, 0, 1] * v_to,
+                y[:, :, 1, 0] * v_from + y[:, :, 1, 1] * v_to,
+            ],
+            axis=1,
+        )
+        return current * self.end_current_base_a[:, :, None]
+
+    @cached_property
+    def end_current_base_a(self) -> NDArray[np.float64]:
+        """Amperes per p.u. of current at each end of each modelled branch, shape (n_model, 2)."""
+        return np.stack(
+            [self.current_base_a(self.from_node), self.current_base_a(self.to_node)], axis=1
         )
 
     def source_admittance(self) -> NDArray[np.complex128]:

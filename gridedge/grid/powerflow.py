@@ -148,9 +148,9 @@ def _result(
     energised = net.node_of_bus >= 0
     voltage = np.where(energised, node_voltage[net.node_of_bus], 0.0)
     current = np.zeros((len(grid.branches), 2), dtype=np.complex128)
-    i_from, i_to = net.branch_currents(node_voltage, nw.POSITIVE)
-    current[net.branch_index, 0] = i_from * net.current_base_a(net.from_node)
-    current[net.branch_index, 1] = i_to * net.current_base_a(net.to_node)
+    sequences = np.zeros((net.n_nodes, 3), dtype=np.complex128)
+    sequences[:, nw.POSITIVE] = node_voltage
+    current[net.branch_index] = net.branch_currents(sequences)[:, :, nw.POSITIVE]
     return PowerFlowResult(
         grid=grid,
         switch_states=dict(net.topology.states),
