@@ -167,12 +167,12 @@ class FaultResult:
         """Phase-to-earth voltages at the fault point, shape (3,), p.u."""
         return to_phases(self.fault_voltage_sequence)
 
-    def voltage_of(self, bus: str) -> NDArray[np.complex128]:
-        """Phase voltages of `bus`, shape (3,), p.u."""
+    def phase_voltages(self, bus: str) -> NDArray[np.complex128]:
+        """Phase-to-earth voltages a, b, c of `bus`, shape (3,), p.u."""
         self.grid.bus(bus)
         return self.phase_voltage[self.bus_ids.index(bus)]
 
-    def current_of(self, branch: str, bus: str | None = None) -> NDArray[np.complex128]:
+    def phase_currents(self, branch: str, bus: str | None = None) -> NDArray[np.complex128]:
         """Phase currents into `branch` at end `bus` (from / hv end by default), shape (3,), A."""
         buses = self.grid.branch(branch).buses
         if bus is not None and bus not in buses:
