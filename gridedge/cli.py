@@ -36,7 +36,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``gridedge`` command and its subcommands."""
+    """Return the argument parser of the ``gridedge`` command and its subcommands."""
     parser = argparse.ArgumentParser(prog="gridedge", description=__doc__)
     parser.add_argument("--version", action="version", version=f"gridedge {__version__}")
     parser.add_argument(
