@@ -283,6 +283,32 @@ class FaultStudy:
 
     # --- public entry points -------------------------------------------------------------
 
+    def impedance_column(self, bus_id: str) -> NDArray[np.complex128]:
+        """Sequence transfer impedances between every bus and `bus_id`, p.u.
+
+        Column `bus_id` of the zero, positive and negative sequence bus impedance matrices
+        (sources and loads included as in the fault analysis), from the sparse factors: the
+        voltage change at each bus per unit current drawn at `bus_id`.
+
+        Returns
+        -------
+        ndarray of complex128, shape (n_bus, 3)
+            Rows in ``grid.bus_ids`` order; zero at de-energised buses. Multiply by
+            :meth:`gridedge.grid.network.Network.impedance_base_ohm` of the row's node for
+            ohms.
+
+        Raises
+        ------
+        InvalidInputError
+            Unknown or de-energised bus.
+        """
+        net = self.network
+        column = self._column(net.node(bus_id))
+        energised = net.node_of_bus >= 0
+        result = np.zeros((len(self.grid.buses), 3), dtype=np.complex128)
+        result[energised] = column[:, net.node_of_bus[energised]].T
+        return result
+
     def bus(self, bus_id: str, kind: str | FaultKind, resistance_ohm: float = 0.0) -> FaultResult:
         """Fault at bus `bus_id`.
 

@@ -137,3 +137,18 @@ def test_closing_the_tie_changes_the_fault() -> None:
     meshed = fault(grid, "F1-06", 0.5, "a-b-c", switch_states={"TIE@SS06": True})
     assert np.abs(meshed.fault_current).max() > np.abs(radial.fault_current).max()
     assert np.abs(meshed.phase_currents("TIE", "SS06")).max() > 100.0
+
+
+def test_impedance_column_predicts_the_sag() -> None:
+    """dV_i = -Z_if I_f: the transfer impedances reproduce a bolted three-phase fault."""
+    grid = ieee33()
+    study = FaultStudy(grid)
+    column = study.impedance_column("18")
+    assert column.shape == (33, 3)
+    result = study.bus("18", "a-b-c", 0.0)
+    base_a = 1.0 / (np.sqrt(3) * 12.66) * 1e3  # A per p.u. at 1 MVA
+    current_pu = to_sequence(result.fault_current)[1] / base_a
+    predicted = study.prefault.voltage - column[:, 1] * current_pu
+    assert np.allclose(predicted, result.voltage_sequence[:, 1], atol=1e-12)
+    # Reciprocity of a network without phase shifters.
+    assert column[4, 0] == pytest.approx(study.impedance_column("5")[17, 0])

@@ -193,3 +193,18 @@ def test_realtime_streams_are_paced(grid) -> None:
     elapsed = time.monotonic() - started
     assert total <= elapsed * FS + 2
     assert total >= 0.05 * FS
+
+
+def test_settings_load_through_the_config_loader(tmp_path) -> None:
+    from gridedge import config
+
+    path = tmp_path / "simulator.toml"
+    path.write_text(
+        "[waveform]\nfs = 3200.0\nharmonic_orders = [5]\nharmonic_fractions = [0.02]\n"
+        "[daq]\nnoise_lsb = 0.5\n"
+    )
+    settings = config.load(
+        WaveformSettings, path, section="waveform", environ={"GRIDEDGE_WAVEFORM_SEED": "9"}
+    )
+    assert (settings.fs, settings.harmonic_orders, settings.seed) == (3200.0, (5,), 9)
+    assert config.load(DaqSettings, path, section="daq", environ={}).noise_lsb == 0.5
