@@ -19,3 +19,7 @@ class InvalidInputError(GridedgeError, ValueError):
 
 class BackendUnavailableError(GridedgeError, ImportError):
     """The selected kernel backend cannot be imported (for example, not compiled)."""
+
+
+class ConvergenceError(GridedgeError, ArithmeticError):
+    """An iterative solver did not converge (for example a power flow beyond voltage collapse)."""
