@@ -28,19 +28,21 @@ def test_demo_prints_the_fault_table() -> None:
     result = gridedge("demo")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[1].split()[:2] == ["t", "(ms)"]
-    assert len(lines) > 10
+    assert lines[3].split()[:2] == ["t", "(ms)"]
+    assert sum(line.split()[0].startswith("M") for line in lines[4:] if line) == 14
 
 
 def test_demo_sees_the_fault() -> None:
     frames = run(stream=None)
-    before = frames.time < 0.08
+    before = frames.time < 0.07
     after = frames.time > 0.14
     va = np.abs(frames.voltage[:, 0])
     ia = np.abs(frames.current[:, 0])
-    assert va[after].max() < 0.35 * va[before].min()
-    assert ia[after].min() > 10 * ia[before].max()
-    np.testing.assert_allclose(np.abs(frames.voltage[after, 1]), 22e3 / np.sqrt(3), rtol=2e-3)
+    # The a-g fault two sections down the feeder sags phase a at the head and draws kA.
+    assert va[after].max() < 0.85 * va[before].min()
+    assert ia[after].min() > 100 * ia[before].max()
+    np.testing.assert_allclose(np.abs(frames.voltage[after, 1]), 22e3 / np.sqrt(3), rtol=5e-3)
+    assert frames.valid.all()
 
 
 def test_a_domain_error_is_a_clean_exit() -> None:

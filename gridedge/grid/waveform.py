@@ -36,6 +36,7 @@ from gridedge.grid.daq import DaqSettings, NoiseTable
 from gridedge.grid.faults import FaultKind, FaultStudy
 from gridedge.grid.model import Grid, Line, Load, Meter
 from gridedge.grid.powerflow import power_flow
+from gridedge.timebase import cycle_phase
 
 logger = logging.getLogger(__name__)
 
@@ -216,8 +217,8 @@ class Simulation:
         for event in self.events:
             self._check(event)
         self.scalings = {m.id: self._scaling(m.id) for m in grid.meters}
-        self._phase0 = 2 * math.pi * _cycle_fraction(self.settings.start_time, self.frequency)
-        self._reference0 = 2 * math.pi * _cycle_fraction(self.settings.start_time, self.f0)
+        self._phase0 = 2 * math.pi * cycle_phase(self.settings.start_time, self.frequency)
+        self._reference0 = 2 * math.pi * cycle_phase(self.settings.start_time, self.f0)
         self._code_scale, self._code_shift = self.daq.code_map(
             np.array([self.scalings[m].gain for m in self.meter_ids]),
             np.array([self.scalings[m].offset for m in self.meter_ids]),
@@ -556,9 +557,3 @@ def _meter_phasors(result: _Solution, meter: Meter) -> NDArray[np.complex128]:
     if meter.branch is not None:
         out[3:] = result.phase_currents(meter.branch, meter.bus)
     return out
-
-
-def _cycle_fraction(time_s: float, frequency: float) -> float:
-    """``frequency * time_s`` modulo 1, without losing the fraction to a large time."""
-    whole = math.floor(time_s)
-    return (math.fmod(frequency * whole, 1.0) + frequency * (time_s - whole)) % 1.0

@@ -29,6 +29,7 @@ from gridedge import kernels
 from gridedge.channels import CHANNELS, ChannelScaling
 from gridedge.errors import ConfigurationError, InvalidInputError
 from gridedge.grid.sequence import to_sequence
+from gridedge.timebase import cycle_phase
 
 WINDOW_CYCLES = 2
 """Length of the DFT window in nominal cycles."""
@@ -151,12 +152,6 @@ def _whole(name: str, numerator: float, denominator: float) -> int:
     return whole
 
 
-def _cycle_phase(time: float, f0: float) -> float:
-    """``f0 * time`` modulo 1, without losing the fraction to a large absolute time."""
-    whole = math.floor(time)
-    return (math.fmod(f0 * whole, 1.0) + f0 * (time - whole)) % 1.0
-
-
 class PhasorEstimator:
     """Streaming estimator of phasors, frequency and ROCOF for six channels.
 
@@ -230,7 +225,7 @@ class PhasorEstimator:
         self._kernel = (
             math.sqrt(2) / window.sum() * window * np.exp(-2j * np.pi * n / self.samples_per_cycle)
         )
-        self._cycle_phase = _cycle_phase(self.start_time, self.f0)
+        self._cycle_phase = cycle_phase(self.start_time, self.f0)
         # Reports sit on the sample nearest each multiple of the reporting period.
         self._grid = -round(self.start_time * self.fs) % self.stride
         self._reach = self.half_span + self.window_length // 2
