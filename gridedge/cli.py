@@ -23,6 +23,18 @@ def _compliance(args: argparse.Namespace) -> int:
     return 0
 
 
+def _daq_devices(args: argparse.Namespace) -> int:
+    from gridedge.meter.daq import discover
+
+    devices = discover()
+    for d in devices:
+        print(f"{d.product_name}\tproduct id {d.product_id:#x}\tunique id {d.unique_id}")
+    if not devices:
+        print("gridedge: no MCC DAQ device on USB", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``gridedge`` command and its subcommands."""
     parser = argparse.ArgumentParser(prog="gridedge", description=__doc__)
@@ -44,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--fs", type=float, nargs="+", default=[3200.0, 6400.0], help="sampling rates, Hz"
     )
     compliance.set_defaults(handler=_compliance)
+
+    daq_devices = commands.add_parser(
+        "daq-devices", help="list the MCC DAQ boards on USB (product and unique id)"
+    )
+    daq_devices.set_defaults(handler=_daq_devices)
     return parser
 
 

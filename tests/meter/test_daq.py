@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gridedge import config
+from gridedge import cli, config
 from gridedge.errors import AcquisitionError, ConfigurationError
 from gridedge.meter.daq import DaqSettings, DeviceDescription, discover
 from gridedge.meter.phasor import Frames, PhasorEstimator
@@ -306,3 +306,13 @@ def test_importing_the_backend_does_not_import_uldaq() -> None:
         "import sys\nimport gridedge.meter.daq\nassert 'uldaq' not in sys.modules\n"
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_the_command_lists_the_boards(boards, capsys: pytest.CaptureFixture[str]) -> None:
+    # The handler in this process, where the simulated board is (main() would set up logging).
+    args = cli.build_parser().parse_args(["daq-devices"])
+    assert args.handler(args) == 1
+    assert "no MCC DAQ device on USB" in capsys.readouterr().err
+    boards.plug(SERIAL)
+    assert args.handler(args) == 0
+    assert capsys.readouterr().out == f"USB-201\tproduct id 0x113\tunique id {SERIAL}\n"
