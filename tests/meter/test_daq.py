@@ -43,6 +43,12 @@ def read_for(source, seconds: float, block: int = 64) -> list[tuple[int, np.ndar
     return reads
 
 
+def gaps_of(reads: list[tuple[int, np.ndarray]]) -> list[int]:
+    """Sizes of the jumps in the indices of successive reads, starting from index 0."""
+    ends = [0] + [first + len(rows) for first, rows in reads]
+    return [first - end for (first, _), end in zip(reads, ends, strict=False) if first != end]
+
+
 def test_discovery_and_selection(boards, open_daq) -> None:
     with pytest.raises(AcquisitionError, match="no MCC DAQ device on USB; found: none"):
         open_daq()
@@ -72,16 +78,15 @@ def test_continuous_scan_through_the_phasor_estimator(boards, open_daq, input_ra
     peaks = PEAKS * (4 / 7 if zero else 1)
     gain = np.array(GAIN) * PEAKS / peaks
     boards.plug(SERIAL)
-    # A 0.1 s buffer wraps several times in the 0.6 s read.
+    # A 0.2 s buffer wraps three times in the 0.6 s read.
     source = open_daq(
-        fs=3200.0, input_range=input_range, gain=tuple(gain), zero=(zero,) * 6, buffer_seconds=0.1
+        fs=3200.0, input_range=input_range, gain=tuple(gain), zero=(zero,) * 6, buffer_seconds=0.2
     )
     assert source.resolution == 12
     estimator = PhasorEstimator(source.fs, scaling=source.scaling, start_time=source.start_time)
-    frames, expected_index = [], 0
-    for first, rows in read_for(source, 0.6):
-        assert first == expected_index
-        expected_index += len(rows)
+    frames = []
+    reads = read_for(source, 0.6)
+    for first, rows in reads:
         # 12-bit codes of the range, within half a code of the simulated inputs.
         codes = (rows - LOW[input_range]) / LSB[input_range]
         np.testing.assert_allclose(codes, np.round(codes), atol=1e-9)
@@ -89,8 +94,11 @@ def test_continuous_scan_through_the_phasor_estimator(boards, open_daq, input_ra
         truth = zero + peaks * np.cos(2 * np.pi * 50 * index[:, None] / 3200.0 + PHASES)
         assert np.abs(rows - truth).max() <= LSB[input_range] / 2 + 1e-12
         frames.append(estimator.push(rows, first_index=first))
-    assert expected_index > 1500
-    assert (source.overruns, source.lost_samples) == (0, 0)
+    assert reads[-1][0] + len(reads[-1][1]) > 1500
+    # A loaded machine may pause this reader for longer than the buffer: then the loss is a
+    # counted gap, and the rows after it are still the inputs at their indices (checked above).
+    assert sum(gaps_of(reads)) == source.lost_samples
+    assert source.device_overruns == 0
     result = Frames.concatenate(frames)
     assert len(result) >= 20
     # The window's gain is sqrt(2) / sum(w) per sample: a phasor is off by at most half a
@@ -124,22 +132,17 @@ def test_an_overrun_of_the_board_restarts_the_scan_after_a_gap(boards, open_daq)
     np.testing.assert_allclose(np.abs(frames.voltage), 230.0, rtol=2e-3)
 
 
-def gaps_of(reads: list[tuple[int, np.ndarray]]) -> list[int]:
-    """Sizes of the jumps in the indices of successive reads, starting from index 0."""
-    ends = [0] + [first + len(rows) for first, rows in reads]
-    return [first - end for (first, _), end in zip(reads, ends, strict=False) if first != end]
-
-
 def test_a_host_buffer_overrun_is_a_counted_gap(boards, open_daq) -> None:
     boards.plug(SERIAL)
-    source = open_daq(fs=3200.0, buffer_seconds=0.05)
+    source = open_daq(fs=3200.0, buffer_seconds=0.1)
     first, rows = source.read(64)
-    time.sleep(0.2)  # four buffers' worth: the board has come round several times
+    time.sleep(0.3)  # three buffers' worth: the board has come round several times
     reads = [(first, rows), *read_for(source, 0.1)]
-    assert source.buffer_overruns == 1
+    assert source.buffer_overruns >= 1  # more if this machine also paused the reader
     assert source.device_overruns == 0
-    assert gaps_of(reads) == [source.lost_samples]
-    assert source.lost_samples > 0.1 * 3200
+    gaps = gaps_of(reads)
+    assert sum(gaps) == source.lost_samples
+    assert gaps[0] > 0.15 * 3200
     for start, block in reads:
         # The index after the gap is still the right one: the rows are the inputs at it.
         index = np.arange(start, start + len(block))
