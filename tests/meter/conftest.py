@@ -11,6 +11,7 @@ import ctypes.util
 import importlib
 import shutil
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from unittest import mock
@@ -69,6 +70,19 @@ class SimulatedBoards:
 
     def reset(self) -> None:
         self.library.sim_reset()
+
+
+@pytest.fixture
+def wait_until() -> Callable[..., None]:
+    """Polls a condition until it holds; fails after `timeout` s (threads may start late)."""
+
+    def wait(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+        end = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < end, f"not within {timeout} s: {condition}"
+            time.sleep(0.005)
+
+    return wait
 
 
 @pytest.fixture(scope="session")

@@ -161,14 +161,16 @@ def test_a_tiny_buffer_never_returns_an_overwritten_row(boards, open_daq) -> Non
         assert np.abs(block - inputs(index, 3200.0)).max() <= LSB["BIP10VOLTS"] / 2 + 1e-12
 
 
-def test_a_board_overrun_reaches_the_ring_as_a_gap(boards, open_daq) -> None:
+def test_a_board_overrun_reaches_the_ring_as_a_gap(boards, open_daq, wait_until) -> None:
     boards.plug(SERIAL)
     source = open_daq(fs=3200.0)
     ring = create_ring(6400)
     with AcquisitionPump(source, ring) as pump:
-        time.sleep(0.1)
+        wait_until(lambda: pump.status().samples_read > 0)
         boards.overrun(SERIAL)
-        time.sleep(0.2)
+        wait_until(lambda: pump.status().samples_lost > 0)
+        reached = pump.status().samples_read
+        wait_until(lambda: pump.status().samples_read > reached)
     status = pump.status()
     assert status.state is PumpState.STOPPED
     assert (status.source_gaps, status.samples_lost) == (1, source.lost_samples)
@@ -179,12 +181,12 @@ def test_a_board_overrun_reaches_the_ring_as_a_gap(boards, open_daq) -> None:
     assert gaps_of(runs) == [source.lost_samples]
 
 
-def test_a_board_that_disappears_fails_the_pump(boards, open_daq) -> None:
+def test_a_board_that_disappears_fails_the_pump(boards, open_daq, wait_until) -> None:
     boards.plug(SERIAL)
     source = open_daq(fs=3200.0)
     ring = create_ring(6400)
     with AcquisitionPump(source, ring) as pump:
-        time.sleep(0.1)
+        wait_until(lambda: pump.status().samples_read > 0)
         boards.unplug(SERIAL)
         assert pump.join(timeout=5)
     status = pump.status()
