@@ -444,7 +444,7 @@ def _posix(moment: datetime) -> float:
 def _parse_time_code(code: str) -> timedelta:
     match = _TIME_CODE.match(code.strip())
     if match is None:
-        raise InvalidInputError(f"time code {code!r} is not [+|-]h or [+|-]hhHmm, like -5h30")
+        raise InvalidInputError(f"time code {code!r} is not an offset like 0, +1 or -5h30")
     sign = -1 if match.group(1) == "-" else 1
     hours, minutes = int(match.group(2)), int(match.group(3) or 0)
     if hours > 23 or minutes > 59:
