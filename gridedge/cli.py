@@ -36,6 +36,18 @@ def _simulate(args: argparse.Namespace) -> int:
     return run_simulate(args)
 
 
+def _daq_devices(args: argparse.Namespace) -> int:
+    from gridedge.meter.daq import discover
+
+    devices = discover()
+    for d in devices:
+        print(f"{d.product_name}\tproduct id {d.product_id:#x}\tunique id {d.unique_id}")
+    if not devices:
+        print("gridedge: no MCC DAQ device on USB", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``gridedge`` command and its subcommands."""
     parser = argparse.ArgumentParser(prog="gridedge", description=__doc__)
@@ -77,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
         source = subcommand.add_mutually_exclusive_group(required=True)
         source.add_argument("--case", choices=["ieee33", "turin"], help="a built-in grid")
         source.add_argument("--file", help="a grid in the JSON format")
+    daq_devices = commands.add_parser(
+        "daq-devices", help="list the MCC DAQ boards on USB (product and unique id)"
+    )
+    daq_devices.set_defaults(handler=_daq_devices)
     return parser
 
 

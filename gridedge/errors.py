@@ -18,8 +18,12 @@ class InvalidInputError(GridedgeError, ValueError):
 
 
 class BackendUnavailableError(GridedgeError, ImportError):
-    """The selected kernel backend cannot be imported (for example, not compiled)."""
+    """The selected backend cannot be imported: a kernel not compiled, a driver not installed."""
 
 
 class ConvergenceError(GridedgeError, ArithmeticError):
     """An iterative solver did not converge (for example a power flow beyond voltage collapse)."""
+
+
+class AcquisitionError(GridedgeError, OSError):
+    """An acquisition device failed: not found, disconnected, stalled or stopped scanning."""
