@@ -23,3 +23,7 @@ class BackendUnavailableError(GridedgeError, ImportError):
 
 class ConvergenceError(GridedgeError, ArithmeticError):
     """An iterative solver did not converge (for example a power flow beyond voltage collapse)."""
+
+
+class IsolationError(GridedgeError, RuntimeError):
+    """A faulted section cannot be isolated by remote switching (no switch between it and a source)."""
