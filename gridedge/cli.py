@@ -23,6 +23,12 @@ def _compliance(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reconfigure_plan(args: argparse.Namespace) -> int:
+    from gridedge.services.reconfiguration.command import run
+
+    return run(args, stream=sys.stdout)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``gridedge`` command and its subcommands."""
     parser = argparse.ArgumentParser(prog="gridedge", description=__doc__)
@@ -44,6 +50,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--fs", type=float, nargs="+", default=[3200.0, 6400.0], help="sampling rates, Hz"
     )
     compliance.set_defaults(handler=_compliance)
+
+    reconfigure = commands.add_parser("reconfigure", help="network reconfiguration (FLISR)")
+    reconfigure_commands = reconfigure.add_subparsers(dest="action", required=True)
+    plan = reconfigure_commands.add_parser(
+        "plan", help="isolation and restoration plan of one faulted line"
+    )
+    where = plan.add_mutually_exclusive_group(required=True)
+    where.add_argument(
+        "--case",
+        choices=["ieee33", "turin"],
+        help="a ready-made grid (ieee33 with a remote switch on every section)",
+    )
+    where.add_argument("--grid", help="a grid in gridedge's JSON format")
+    faulted = plan.add_mutually_exclusive_group(required=True)
+    faulted.add_argument("--line", help="the faulted line id")
+    faulted.add_argument(
+        "--located",
+        nargs=3,
+        metavar=("FROM_BUS", "TO_BUS", "DISTANCE_M"),
+        help="the fault as a fault locator reports it",
+    )
+    plan.add_argument("--settings", help="TOML or JSON file with a [reconfiguration] table")
+    plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+    plan.set_defaults(handler=_reconfigure_plan)
     return parser
 
 

@@ -33,8 +33,8 @@ void check_range(const Index& index, const char* name, py::ssize_t n_vertices) {
   const std::int64_t* data = index.data();
   for (py::ssize_t i = 0; i < index.shape(0); ++i) {
     if (data[i] < 0 || data[i] >= n_vertices) {
-      throw py::value_error(std::string(name) + "[" + std::to_string(i) + "] = " +
-                            std::to_string(data[i]) + " is not a vertex (0 to " +
+      throw py::value_error(std::string(name) + "[" + std::to_string(i) +
+                            "] = " + std::to_string(data[i]) + " is not a vertex (0 to " +
                             std::to_string(n_vertices - 1) + ")");
     }
   }

@@ -9,8 +9,8 @@ complex power.
 
 import numpy as np
 import scipy.sparse as sp
-import scipy.sparse.csgraph as csgraph
 from numpy.typing import NDArray
+from scipy.sparse import csgraph
 
 from gridedge.errors import InvalidInputError
 
@@ -60,7 +60,11 @@ def sweep(
     """
     n = load.shape[0]
     m = edge_a.shape[0]
-    if edge_b.shape != (m,) or coefficients.shape != (m, 2, 4) or slack_voltage.shape != slack.shape:
+    if (
+        edge_b.shape != (m,)
+        or coefficients.shape != (m, 2, 4)
+        or slack_voltage.shape != slack.shape
+    ):
         raise InvalidInputError(
             "edge_b, coefficients and slack_voltage must have shapes (m,), (m, 2, 4) and (k,)"
         )
@@ -88,7 +92,9 @@ def sweep(
         drawn[reached] = np.conj(load[reached] / voltage[reached])
         for level in reversed(levels):
             drawn[level] += downstream[level]
-            np.add.at(downstream, parent[level], c[level] * voltage[level] + d[level] * drawn[level])
+            np.add.at(
+                downstream, parent[level], c[level] * voltage[level] + d[level] * drawn[level]
+            )
         previous = voltage.copy()
         for level in levels:
             voltage[level] = (voltage[parent[level]] - b[level] * drawn[level]) / a[level]
@@ -122,7 +128,10 @@ def _trees(
     # Edge number + 1 at (a, b) and (b, a): a tree has no parallel edges to sum.
     numbers = np.arange(1, m + 1)
     edge_of = sp.coo_matrix(
-        (np.concatenate([numbers, numbers]), (np.concatenate([edge_a, edge_b]), np.concatenate([edge_b, edge_a]))),
+        (
+            np.concatenate([numbers, numbers]),
+            (np.concatenate([edge_a, edge_b]), np.concatenate([edge_b, edge_a])),
+        ),
         shape=(n, n),
     ).tocsr()
     parent = np.full(n, -1, dtype=np.intp)

@@ -72,9 +72,7 @@ def verify(
     assert plan.switch_states == states
     live_after = set(topology.energised_buses(grid, states))
     assert live_after <= live_before, "the plan energised buses that were off before the fault"
-    interrupted = load_kw(grid, live_before - live_after) + load_kw(
-        grid, set(plan.restored_buses)
-    )
+    interrupted = load_kw(grid, live_before - live_after) + load_kw(grid, set(plan.restored_buses))
     assert set(plan.restored_buses) <= live_after
     claimed = plan.state
     assert claimed.interrupted_kw == pytest.approx(interrupted, abs=1e-6)

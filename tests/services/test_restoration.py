@@ -210,3 +210,19 @@ def test_sweep_and_grid_solvers_agree(turin_grid) -> None:
         assert fast.state.min_voltage_pu == pytest.approx(plain.state.min_voltage_pu, abs=1e-9)
         assert fast.state.losses_kw == pytest.approx(plain.state.losses_kw, abs=1e-6)
     assert topology.is_radial(turin_grid)
+
+
+def test_command_prints_the_plan(capsys) -> None:
+    from gridedge.cli import main
+
+    assert main(["reconfigure", "plan", "--case", "turin", "--line", "F1-03"]) == 0
+    text = capsys.readouterr().out
+    assert "close TIE@SS06" in " ".join(text.split())
+    assert (
+        main(["reconfigure", "plan", "--case", "ieee33", "--located", "6", "26", "300", "--json"])
+        == 0
+    )
+    document = json.loads(capsys.readouterr().out)
+    assert document["fault"] == {"line": "L6-26", "from_bus": "6", "distance_m": 300.0}
+    assert main(["reconfigure", "plan", "--case", "turin", "--line", "L7"]) == 2
+    assert "no line 'L7'" in capsys.readouterr().err

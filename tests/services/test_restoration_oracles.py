@@ -23,7 +23,11 @@ def test_restored_ieee33_matches_pandapower() -> None:
     for index, row in net.line.iterrows():
         a, b = sorted((int(row.from_bus) + 1, int(row.to_bus) + 1))
         line = grid.line(f"L{a}-{b}")
-        on = [closed for switch, closed in plan.switch_states.items() if grid.switch(switch).branch == line.id]
+        on = [
+            closed
+            for switch, closed in plan.switch_states.items()
+            if grid.switch(switch).branch == line.id
+        ]
         net.line.loc[index, "in_service"] = all(on)
     pp.runpp(net, tolerance_mva=1e-10, numba=False)
     vm = net.res_bus.vm_pu.to_numpy()
@@ -76,7 +80,10 @@ def test_sweep_kernel_statuses(backend) -> None:
     ring = (np.append(a, 5), np.append(b, 0), np.concatenate([coefficients, coefficients[:1]]))
     assert radial.sweep(*ring, slack, v0, load, 1e-12, 60)[2] == "meshed"
     two_sources = np.array([0, 5], dtype=np.int64)
-    assert radial.sweep(a, b, coefficients, two_sources, np.ones(2, complex), load, 1e-12, 60)[2] == "meshed"
+    assert (
+        radial.sweep(a, b, coefficients, two_sources, np.ones(2, complex), load, 1e-12, 60)[2]
+        == "meshed"
+    )
     assert radial.sweep(a, b, coefficients, slack, v0, load * 400, 1e-12, 60)[2] == "diverged"
     # A vertex no slack reaches is de-energised.
     cut = radial.sweep(a[:3], b[:3], coefficients[:3], slack, v0, load, 1e-12, 60)[0]

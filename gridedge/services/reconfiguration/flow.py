@@ -221,9 +221,7 @@ class GridFlow:
     def __call__(self, closed: NDArray[np.bool_]) -> FlowState:
         """Return the power flow of the configuration `closed`."""
         graph = self.graph
-        states = {
-            switch: bool(closed[link]) for switch, link in graph.link_of_switch.items()
-        }
+        states = {switch: bool(closed[link]) for switch, link in graph.link_of_switch.items()}
         try:
             result = power_flow(graph.grid, states, tolerance=self.limits.tolerance_pu)
         except ConvergenceError:

@@ -109,7 +109,9 @@ def faulted_section(grid: Grid, fault: Fault) -> FaultedSection:
         raise InvalidInputError(f"fault: distance_m must be a number, got {distance!r}")
     joining = [line for line in grid.lines if set(line.buses) == {first, second}]
     if not joining:
-        raise InvalidInputError(f"no line of grid {grid.name!r} joins buses {first!r} and {second!r}")
+        raise InvalidInputError(
+            f"no line of grid {grid.name!r} joins buses {first!r} and {second!r}"
+        )
     if len(joining) > 1:
         names = ", ".join(repr(line.id) for line in joining)
         raise InvalidInputError(
@@ -118,7 +120,9 @@ def faulted_section(grid: Grid, fault: Fault) -> FaultedSection:
         )
     line = joining[0]
     length_m = line.length_km * 1e3
-    if not (math.isfinite(distance) and -DISTANCE_SLACK_M <= distance <= length_m + DISTANCE_SLACK_M):
+    if not (
+        math.isfinite(distance) and -DISTANCE_SLACK_M <= distance <= length_m + DISTANCE_SLACK_M
+    ):
         raise InvalidInputError(
             f"fault: distance_m {distance!r} from bus {first!r} is not within line {line.id!r} "
             f"({length_m:g} m long)"
@@ -203,9 +207,7 @@ def isolate(
     )
 
 
-def _outer_live(
-    graph: SwitchingGraph, link: int, zone: set[int], live: NDArray[np.bool_]
-) -> bool:
+def _outer_live(graph: SwitchingGraph, link: int, zone: set[int], live: NDArray[np.bool_]) -> bool:
     a, b = int(graph.link_a[link]), int(graph.link_b[link])
     outer = b if a in zone else a
     return bool(live[outer])

@@ -76,7 +76,9 @@ class Restorer:
         self.electrical = flows.Electrical(self.graph)
         self.flow = flows.solver(self.graph, self.electrical, self.limits, solver, backend)
 
-    def plan(self, fault: Fault, switch_states: Mapping[str, bool] | None = None) -> RestorationPlan:
+    def plan(
+        self, fault: Fault, switch_states: Mapping[str, bool] | None = None
+    ) -> RestorationPlan:
         """Plan the isolation of `fault` and the restoration of what it cut off.
 
         Parameters
@@ -227,7 +229,9 @@ class Restorer:
         low = live[np.argmin(magnitude[live])]
         high = live[np.argmax(magnitude[live])]
         loading = self.electrical.loading(outcome.state)
-        rated = np.flatnonzero(np.isfinite(loading) & (np.abs(outcome.state.current).max(axis=1) > 0))
+        rated = np.flatnonzero(
+            np.isfinite(loading) & (np.abs(outcome.state.current).max(axis=1) > 0)
+        )
         worst = rated[np.argmax(loading[rated])] if rated.size else None
         return ExpectedState(
             interrupted_kw=interrupted,

@@ -17,7 +17,7 @@ on both keys going to the lowest losses. Exhaustive within ``max_openings`` cuts
 import itertools
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -40,8 +40,8 @@ class Candidate:
     cuts : tuple of int
         Switch links to open inside the outage.
     ties : tuple of int
-        Switch links to close, in a safe closing order (each picks up a dead part from a
-        live one).
+        Switch links to close (in a safe closing order once :meth:`Outage.closing_order`
+        has ordered them).
     restored : frozenset of int
         Search nodes (outage sections) it re-energises.
     restored_kw : float
@@ -147,7 +147,9 @@ class Outage:
         self.n_nodes = self.n_roots + affected_sections.shape[0]
         kw = np.zeros(graph.n_vertices)
         kw[: graph.n_buses] = electrical.load_kw_at_bus
-        self.node_kw = np.bincount(node[self.affected], weights=kw[self.affected], minlength=self.n_nodes)
+        self.node_kw = np.bincount(
+            node[self.affected], weights=kw[self.affected], minlength=self.n_nodes
+        )
         # Closed remote switches inside the outage, and those of them worth opening.
         self.inner_links: list[int] = []
         self.tie_links: list[int] = []
@@ -161,11 +163,17 @@ class Outage:
                     self.inner_links.append(int(k))
             elif (a >= self.n_roots or b >= self.n_roots) and _is_tie(grid, graph, int(k), states):
                 self.tie_links.append(int(k))
-        self._drop_equivalent_cuts()
+        self._ends = {
+            link: (int(node[graph.link_a[link]]), int(node[graph.link_b[link]]))
+            for link in (*self.inner_links, *self.tie_links)
+        }
+        self.cut_links = self._worth_opening()
 
-    def _drop_equivalent_cuts(self) -> None:
-        """Keep one of the two switches that bound a section without load (a cable with a
-        switch at each end): opening either leaves the same customers on each side."""
+    def _worth_opening(self) -> list[int]:
+        """The inner links less one of the two switches that bound a section without load (a
+        cable with a switch at each end): opening either leaves the same customers on each
+        side.
+        """
         incident: dict[int, list[int]] = {}
         for link in (*self.inner_links, *self.tie_links):
             for n in self.ends(link):
@@ -181,11 +189,11 @@ class Outage:
                 and not redundant.intersection(links)
             ):
                 redundant.add(links[1])
-        self.cut_links = [link for link in self.inner_links if link not in redundant]
+        return [link for link in self.inner_links if link not in redundant]
 
     def ends(self, link: int) -> tuple[int, int]:
-        """Search nodes at the two ends of `link`."""
-        return int(self.node[self.graph.link_a[link]]), int(self.node[self.graph.link_b[link]])
+        """Search nodes at the two ends of inner or tie link `link`."""
+        return self._ends[link]
 
     def candidates(self, limits: Limits) -> list[Candidate]:
         """Every radial candidate within the switching budget, best load first."""
@@ -218,9 +226,7 @@ class Outage:
             a, b = self.ends(link)
             parent[_find(parent, a)] = _find(parent, b)
         rooted = {_find(parent, r) for r in range(self.n_roots)}
-        return frozenset(
-            n for n in range(self.n_roots, self.n_nodes) if _find(parent, n) in rooted
-        )
+        return frozenset(n for n in range(self.n_roots, self.n_nodes) if _find(parent, n) in rooted)
 
     def _components(self, cuts: tuple[int, ...]) -> list[int]:
         """Component of each node with every cut candidate closed except `cuts`."""
@@ -254,17 +260,20 @@ class Outage:
         nodes = frozenset(n for n in range(roots, self.n_nodes) if restored(n))
         return Candidate(
             cuts=cuts,
-            ties=self._closing_order(component, ties),
+            ties=ties,
             restored=nodes,
             restored_kw=float(self.node_kw[list(nodes)].sum()) if nodes else 0.0,
         )
 
-    def _closing_order(self, component: list[int], ties: tuple[int, ...]) -> tuple[int, ...]:
-        """Order `ties` so that each one closes onto an energised part and a dead one."""
+    def closing_order(self, candidate: Candidate) -> Candidate:
+        """`candidate` with its ties ordered so that each closes onto a live part and a dead
+        one.
+        """
+        component = self._components(candidate.cuts)
         parent = list(range(self.n_nodes))
         rooted = [n < self.n_roots for n in range(self.n_nodes)]
         order: list[int] = []
-        waiting = list(ties)
+        waiting = list(candidate.ties)
         while waiting:
             for link in waiting:
                 a, b = (_find(parent, component[n]) for n in self.ends(link))
@@ -274,11 +283,12 @@ class Outage:
                     order.append(link)
                     waiting.remove(link)
                     break
-        return tuple(order)
+        return replace(candidate, ties=tuple(order))
 
     def pickups(self, candidate: Candidate) -> list[tuple[float, tuple[str, ...]]]:
         """For each tie of `candidate` in closing order: the load it picks up (kW) and the
-        sources that then feed it."""
+        sources that then feed it.
+        """
         component = self._components(candidate.cuts)
         parent = list(range(self.n_nodes))
         root_of: dict[int, int] = {n: n for n in range(self.n_roots)}
@@ -286,11 +296,11 @@ class Outage:
         for link in candidate.ties:
             a, b = (_find(parent, component[n]) for n in self.ends(link))
             live, dead = (a, b) if a in root_of else (b, a)
-            members = [n for n in range(self.n_roots, self.n_nodes) if _find(parent, component[n]) == dead]
+            members = [
+                n for n in range(self.n_roots, self.n_nodes) if _find(parent, component[n]) == dead
+            ]
             parent[dead] = live
-            result.append(
-                (float(self.node_kw[members].sum()), self.root_sources[root_of[live]])
-            )
+            result.append((float(self.node_kw[members].sum()), self.root_sources[root_of[live]]))
         return result
 
     def configuration(self, candidate: Candidate) -> NDArray[np.bool_]:
@@ -308,7 +318,8 @@ class Outage:
 
     def checked_buses(self, candidate: Candidate) -> NDArray[np.bool_]:
         """Buses whose limits a candidate answers for: what it restores and the live islands
-        it restores from (islands it leaves alone keep their state)."""
+        it restores from (islands it leaves alone keep their state).
+        """
         restored = self.restored_vertices(candidate)
         feeding = set()
         for link in candidate.ties:
@@ -319,9 +330,7 @@ class Outage:
         return checked[: self.graph.n_buses]
 
 
-def search(
-    outage: Outage, electrical: Electrical, flow: FlowSolver, limits: Limits
-) -> Outcome:
+def search(outage: Outage, electrical: Electrical, flow: FlowSolver, limits: Limits) -> Outcome:
     """Return the best candidate within limits (see the module docstring)."""
     best: tuple[Candidate, FlowState, float] | None = None
     rejected: Rejection | None = None
@@ -349,6 +358,7 @@ def search(
     if best is None:  # even the grid as isolated, which no limit applies to, has no solution
         raise ConvergenceError("the power flow of the grid after isolation did not converge")
     candidate, state, losses = best
+    candidate = outage.closing_order(candidate)
     reachable_nodes = np.zeros(outage.n_nodes, dtype=bool)
     reachable_nodes[list(outage.reachable_nodes())] = True
     logger.debug("restoration search: %d power flows", evaluated)

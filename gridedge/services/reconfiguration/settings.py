@@ -59,12 +59,15 @@ class Limits:
         for name in ("max_openings", "max_closings", "max_iterations"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ConfigurationError(f"limits: {name} must be a whole number >= 0, got {value!r}")
+                raise ConfigurationError(
+                    f"limits: {name} must be a whole number >= 0, got {value!r}"
+                )
         if self.max_iterations < 1:
             raise ConfigurationError("limits: max_iterations must be at least 1")
 
 
 def load_limits(path: str | os.PathLike[str] | None = None) -> Limits:
     """Return the limits from defaults, the ``[reconfiguration]`` table of `path` and the
-    ``GRIDEDGE_RECONFIGURATION_*`` variables (see :func:`gridedge.config.load`)."""
+    ``GRIDEDGE_RECONFIGURATION_*`` variables (see :func:`gridedge.config.load`).
+    """
     return config.load(Limits, path, section=SECTION)

@@ -32,13 +32,13 @@ struct SweepResult {
 struct RadialNetwork {
   std::size_t n_vertices;
   std::size_t n_edges;
-  const std::int64_t* edge_a;  // n_edges
-  const std::int64_t* edge_b;  // n_edges
+  const std::int64_t* edge_a;   // n_edges
+  const std::int64_t* edge_b;   // n_edges
   const Complex* coefficients;  // n_edges x 2 orientations x (a, b, c, d)
   std::size_t n_slacks;
-  const std::int64_t* slack;  // n_slacks
+  const std::int64_t* slack;     // n_slacks
   const Complex* slack_voltage;  // n_slacks
-  const Complex* load;  // n_vertices, power drawn, p.u.
+  const Complex* load;           // n_vertices, power drawn, p.u.
 };
 
 // 1 / z without the overflow guards of std::complex division.
