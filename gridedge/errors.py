@@ -26,4 +26,4 @@ class ConvergenceError(GridedgeError, ArithmeticError):
 
 
 class IsolationError(GridedgeError, RuntimeError):
-    """A faulted section cannot be isolated by remote switching (no switch between it and a source)."""
+    """A faulted section cannot be isolated by remote switching (no switch towards a source)."""

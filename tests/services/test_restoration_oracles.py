@@ -72,7 +72,8 @@ def test_sweep_kernel_statuses(backend) -> None:
     slack = np.array([0], dtype=np.int64)
     v0 = np.array([1.0 + 0j])
     voltage, iterations, status = radial.sweep(a, b, coefficients, slack, v0, load, 1e-12, 60)
-    assert status == "converged" and iterations > 1
+    assert status == "converged"
+    assert iterations > 1
     # Voltage drop along a chain: each node sees the current of everything below it.
     drawn = np.conj(load / voltage)
     for k in range(1, 6):
@@ -87,7 +88,8 @@ def test_sweep_kernel_statuses(backend) -> None:
     assert radial.sweep(a, b, coefficients, slack, v0, load * 400, 1e-12, 60)[2] == "diverged"
     # A vertex no slack reaches is de-energised.
     cut = radial.sweep(a[:3], b[:3], coefficients[:3], slack, v0, load, 1e-12, 60)[0]
-    assert np.all(cut[4:] == 0) and np.all(cut[:4] != 0)
+    assert np.all(cut[4:] == 0)
+    assert np.all(cut[:4] != 0)
     with pytest.raises(ValueError, match="edge_a"):
         radial.sweep(a + 10, b, coefficients, slack, v0, load, 1e-12, 60)
 

@@ -1,5 +1,6 @@
-"""``gridedge reconfigure plan``: print the restoration plan of one fault (arguments in
-:mod:`gridedge.cli`).
+"""``gridedge reconfigure plan``: print the restoration plan of one fault.
+
+Its arguments are declared in :mod:`gridedge.cli`.
 """
 
 import argparse
@@ -33,7 +34,7 @@ CASES = {"turin": turin, "ieee33": lambda: sectionalised(ieee33())}
 
 def run(args: argparse.Namespace, stream: TextIO = sys.stdout) -> int:
     """Plan the fault named in `args` and print the plan to `stream`."""
-    grid = CASES[args.case]() if args.case else load(args.grid)
+    grid = CASES[args.case]() if args.case else load(args.file)
     fault = args.line
     if args.located:
         first, second, distance = args.located

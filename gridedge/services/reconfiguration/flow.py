@@ -238,7 +238,7 @@ def _void(graph: SwitchingGraph) -> FlowState:
 
 
 def _transmission(y: NDArray[np.complex128]) -> NDArray[np.complex128]:
-    """(a, b, c, d) of two-ports `y` (shape (n, 2, 2)) fed from their first end, shape (n, 4).
+    """Return (a, b, c, d) of two-ports `y` (n, 2, 2) fed from their first end, shape (n, 4).
 
     With the feeding end s and the far end r: V_s = a V_r + b J, I_s = c V_r + d J, where J
     is the current the far end draws.
@@ -250,7 +250,7 @@ def _transmission(y: NDArray[np.complex128]) -> NDArray[np.complex128]:
 
 
 def _rating_a(branch: object) -> tuple[float, float]:
-    """Current rating at each end of a branch, A; nan where unrated."""
+    """Return the current rating at each end of a branch, A; nan where unrated."""
     if isinstance(branch, Line):
         rating = math.nan if branch.ampacity_a is None else branch.ampacity_a
         return (rating, rating)

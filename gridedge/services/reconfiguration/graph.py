@@ -155,7 +155,7 @@ class SwitchingGraph:
         return closed
 
     def other_end(self, link: int, vertex: int) -> int:
-        """The end of `link` that is not `vertex`."""
+        """Return the end of `link` that is not `vertex`."""
         a = int(self.link_a[link])
         return int(self.link_b[link]) if a == vertex else a
 

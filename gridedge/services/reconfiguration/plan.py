@@ -130,15 +130,15 @@ class RestorationPlan:
     power_flows: int
 
     def to_dict(self) -> dict[str, Any]:
-        """The plan as JSON-ready built-in types."""
+        """Return the plan as JSON-ready built-in types."""
         return asdict(self)
 
     def to_json(self, **kwargs: Any) -> str:
-        """The plan as a JSON document (`kwargs` go to :func:`json.dumps`)."""
+        """Return the plan as a JSON document (`kwargs` go to :func:`json.dumps`)."""
         return json.dumps(self.to_dict(), allow_nan=False, **kwargs)
 
     def describe(self) -> str:
-        """The plan as text for an operator."""
+        """Return the plan as text for an operator."""
         fault = self.fault
         where = f"line {fault.line}"
         if fault.distance_m is not None:

@@ -170,9 +170,10 @@ class Outage:
         self.cut_links = self._worth_opening()
 
     def _worth_opening(self) -> list[int]:
-        """The inner links less one of the two switches that bound a section without load (a
-        cable with a switch at each end): opening either leaves the same customers on each
-        side.
+        """Return the inner links worth opening.
+
+        Of the two switches that bound a section without load (a cable with a switch at each
+        end) one is left out: opening either leaves the same customers on each side.
         """
         incident: dict[int, list[int]] = {}
         for link in (*self.inner_links, *self.tie_links):
@@ -240,7 +241,7 @@ class Outage:
     def _candidate(
         self, component: list[int], roots: int, cuts: tuple[int, ...], ties: tuple[int, ...]
     ) -> Candidate | None:
-        """The candidate (cuts, ties), or None if not radial or an operation is useless."""
+        """Return the candidate (cuts, ties), or None if not radial or an operation is useless."""
         parent = list(range(self.n_nodes))
         rooted = [n < roots for n in range(self.n_nodes)]
         for link in ties:
@@ -266,9 +267,7 @@ class Outage:
         )
 
     def closing_order(self, candidate: Candidate) -> Candidate:
-        """`candidate` with its ties ordered so that each closes onto a live part and a dead
-        one.
-        """
+        """Return `candidate` with its ties ordered to close each onto a live and a dead part."""
         component = self._components(candidate.cuts)
         parent = list(range(self.n_nodes))
         rooted = [n < self.n_roots for n in range(self.n_nodes)]
@@ -286,9 +285,7 @@ class Outage:
         return replace(candidate, ties=tuple(order))
 
     def pickups(self, candidate: Candidate) -> list[tuple[float, tuple[str, ...]]]:
-        """For each tie of `candidate` in closing order: the load it picks up (kW) and the
-        sources that then feed it.
-        """
+        """Return, per tie of `candidate` in closing order, the kW it picks up and its sources."""
         component = self._components(candidate.cuts)
         parent = list(range(self.n_nodes))
         root_of: dict[int, int] = {n: n for n in range(self.n_roots)}
@@ -317,8 +314,10 @@ class Outage:
         return self.affected & mask[self.node]
 
     def checked_buses(self, candidate: Candidate) -> NDArray[np.bool_]:
-        """Buses whose limits a candidate answers for: what it restores and the live islands
-        it restores from (islands it leaves alone keep their state).
+        """Return the buses whose limits `candidate` answers for.
+
+        These are what it restores and the live islands it restores from; islands it leaves
+        alone keep their state.
         """
         restored = self.restored_vertices(candidate)
         feeding = set()
@@ -383,7 +382,7 @@ def _find(parent: list[int], n: int) -> int:
 
 
 def _is_tie(grid: Grid, graph: SwitchingGraph, link: int, states: Mapping[str, bool]) -> bool:
-    """A normally open link whose open switches can all be closed remotely.
+    """Tell whether `link` is normally open and its open switches can all be closed remotely.
 
     An open switch that is normally closed is taken to be open on purpose (work, an earlier
     fault) and is left alone.

@@ -67,7 +67,8 @@ class Limits:
 
 
 def load_limits(path: str | os.PathLike[str] | None = None) -> Limits:
-    """Return the limits from defaults, the ``[reconfiguration]`` table of `path` and the
-    ``GRIDEDGE_RECONFIGURATION_*`` variables (see :func:`gridedge.config.load`).
+    """Return the limits: defaults, the ``[reconfiguration]`` table of `path`, the environment.
+
+    Variables are named ``GRIDEDGE_RECONFIGURATION_<FIELD>`` (see :func:`gridedge.config.load`).
     """
     return config.load(Limits, path, section=SECTION)
