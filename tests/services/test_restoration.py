@@ -93,7 +93,8 @@ def test_limits_leave_part_unserved_and_say_why(turin_grid) -> None:
     verify(weak, weak.switch_states(), plan, limits)
     assert 0 < plan.state.restored_kw < plan.state.interrupted_kw
     assert [g.reason for g in plan.unserved] == ["limits"]
-    assert any(s.purpose == "sectionalise" for s in plan.steps)
+    (cut,) = [s for s in plan.steps if s.purpose == "sectionalise"]
+    assert cut.detail.startswith("leaves out")
     assert any("TIE loaded" in note for note in plan.notes), plan.notes
     # Nothing that restores more is within limits: the plain reference search agrees.
     reference = plan_restoration(weak, None, "F1-01", limits, solver="grid")

@@ -121,7 +121,7 @@ class Restorer:
             states,
         )
         outcome = search(outage, self.electrical, self.flow, self.limits)
-        steps = self._steps(isolation, outage, outcome.best, section.line)
+        steps = self._steps(isolation, outage, outcome.best, section.line, states)
         final = dict(states)
         for step in steps:
             final[step.switch] = step.action == "close"
@@ -170,7 +170,12 @@ class Restorer:
             )
 
     def _steps(
-        self, isolation: Isolation, outage: Outage, best: Candidate, line: str
+        self,
+        isolation: Isolation,
+        outage: Outage,
+        best: Candidate,
+        line: str,
+        states: Mapping[str, bool],
     ) -> tuple[SwitchingStep, ...]:
         graph = self.graph
         grid = self.grid
@@ -185,11 +190,17 @@ class Restorer:
         ]
         for link in best.cuts:
             switch = next(s for s in graph.link_switches[link] if grid.switch(s).remote)
-            steps.append(
-                SwitchingStep(switch, "open", "sectionalise", "splits the outage between ties")
+            both_restored = all(n in best.restored for n in outage.ends(link))
+            detail = (
+                "splits the outage between ties"
+                if both_restored
+                else "leaves out the part of the outage no tie can carry within limits"
             )
+            steps.append(SwitchingStep(switch, "open", "sectionalise", detail))
         for link, (kw, sources) in zip(best.ties, outage.pickups(best), strict=True):
             for switch in graph.link_switches[link]:
+                if states[switch]:
+                    continue
                 steps.append(
                     SwitchingStep(
                         switch,
