@@ -6,7 +6,7 @@ import pytest
 from restoration_checks import ieee33_sectionalised, verify, with_line, with_switches
 
 from gridedge.errors import ConfigurationError, InvalidInputError, IsolationError
-from gridedge.grid import topology
+from gridedge.grid import Bus, Grid, Line, Load, Source, Switch, topology
 from gridedge.grid.cases import ieee33, turin
 from gridedge.services.reconfiguration import Limits, Restorer, load_limits, plan_restoration
 
@@ -227,3 +227,35 @@ def test_command_prints_the_plan(capsys) -> None:
     assert document["fault"] == {"line": "L6-26", "from_bus": "6", "distance_m": 300.0}
     assert main(["reconfigure", "plan", "--case", "turin", "--line", "L7"]) == 2
     assert "no line 'L7'" in capsys.readouterr().err
+
+
+def bus_switched_grid() -> Grid:
+    """Two sources; feeder A ends in a busbar split by a bus-bus switch; a bus-bus tie to B."""
+    line = lambda i, a, b: Line(i, a, b, 1.0, 0.2, 0.2, 0.0, 0.6, 0.6, 0.0, 300.0)  # noqa: E731
+    return Grid(
+        name="bus switches",
+        buses=[Bus(b, 22.0) for b in ("S1", "A1", "A2", "A2b", "S2", "B1")],
+        lines=[line("FA", "S1", "A1"), line("A12", "A1", "A2"), line("FB", "S2", "B1")],
+        switches=[
+            Switch("FA-cb", "S1", branch="FA", remote=True),
+            Switch("A12-sw", "A1", branch="A12", remote=True),
+            Switch("SEC", "A2", to_bus="A2b", remote=True),
+            Switch("TIE", "A2b", to_bus="B1", closed=False, normally_closed=False, remote=True),
+        ],
+        loads=[Load(f"D{b}", b, 500.0, 100.0) for b in ("A1", "A2", "A2b", "B1")],
+        sources=[Source("G1", "S1", 500.0), Source("G2", "S2", 500.0)],
+    )
+
+
+def test_bus_bus_switches_isolate_and_restore() -> None:
+    grid = bus_switched_grid()
+    plan = plan_restoration(grid, None, "A12")
+    verify(grid, grid.switch_states(), plan, Limits())
+    assert [(s.action, s.switch) for s in plan.steps] == [
+        ("open", "A12-sw"),
+        ("open", "SEC"),
+        ("close", "TIE"),
+    ]
+    assert plan.restored_buses == ("A2b",)
+    assert [(g.reason, g.buses) for g in plan.unserved] == [("faulted section", ("A2",))]
+    assert "from source G2" in plan.steps[-1].detail

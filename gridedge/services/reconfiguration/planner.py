@@ -34,6 +34,9 @@ from gridedge.services.reconfiguration.settings import Limits
 
 logger = logging.getLogger(__name__)
 
+LOAD_RESOLUTION_KW = 1e-6
+"""Load differences below this are no difference, kW."""
+
 
 class Restorer:
     """Plans the isolation and restoration of faults on one grid.
@@ -75,6 +78,7 @@ class Restorer:
         self.graph = SwitchingGraph(grid, backend)
         self.electrical = flows.Electrical(self.graph)
         self.flow = flows.solver(self.graph, self.electrical, self.limits, solver, backend)
+        self._bus_ids = np.array(grid.bus_ids, dtype=object)
 
     def plan(
         self, fault: Fault, switch_states: Mapping[str, bool] | None = None
@@ -125,7 +129,6 @@ class Restorer:
         final = dict(states)
         for step in steps:
             final[step.switch] = step.action == "close"
-        buses = np.arange(graph.n_buses)
         in_zone = np.zeros(graph.n_vertices, dtype=bool)
         in_zone[list(isolation.zone)] = True
         interrupted_zone = (in_zone & energised)[: graph.n_buses]
@@ -135,7 +138,7 @@ class Restorer:
             isolating_switches=isolation.switches,
             steps=steps,
             switch_states=final,
-            restored_buses=tuple(grid.bus_ids[i] for i in buses[outcome.restored[: graph.n_buses]]),
+            restored_buses=tuple(self._bus_ids[outcome.restored[: graph.n_buses]].tolist()),
             unserved=self._unserved(interrupted_zone, outcome),
             state=self._state(outcome, interrupted_zone),
             notes=self._notes(isolation, outage, outcome),
@@ -222,7 +225,7 @@ class Restorer:
         return tuple(
             Unserved(
                 reason,  # type: ignore[arg-type]
-                tuple(self.grid.bus_ids[i] for i in np.flatnonzero(mask)),
+                tuple(self._bus_ids[mask].tolist()),
                 float(load[mask].sum()),
             )
             for reason, mask in groups
@@ -270,8 +273,10 @@ class Restorer:
         if not outcome.affected.any():
             notes.append("no customer outside the isolated zone lost supply")
         rejected = outcome.rejected
-        if rejected is not None:
-            extra = rejected.candidate.restored_kw - outcome.best.restored_kw
+        extra = (
+            0.0 if rejected is None else rejected.candidate.restored_kw - outcome.best.restored_kw
+        )
+        if rejected is not None and extra > LOAD_RESOLUTION_KW:
             operations = [f"close {graph.switch_label(k)}" for k in rejected.candidate.ties]
             operations += [f"open {graph.switch_label(k)}" for k in rejected.candidate.cuts]
             if rejected.collapsed:

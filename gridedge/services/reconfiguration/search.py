@@ -320,12 +320,12 @@ class Outage:
         alone keep their state.
         """
         restored = self.restored_vertices(candidate)
-        feeding = set()
+        feeding = np.zeros(int(self.island_label.max(initial=-1)) + 1, dtype=bool)
         for link in candidate.ties:
             for vertex in (self.graph.link_a[link], self.graph.link_b[link]):
-                if self.node[vertex] >= 0 and self.node[vertex] < self.n_roots:
-                    feeding.add(int(self.island_label[vertex]))
-        checked = restored | np.isin(self.island_label, list(feeding))
+                if 0 <= self.node[vertex] < self.n_roots:
+                    feeding[self.island_label[vertex]] = True
+        checked = restored | feeding[self.island_label]
         return checked[: self.graph.n_buses]
 
 
