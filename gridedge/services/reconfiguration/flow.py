@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from gridedge import kernels
 from gridedge.errors import ConvergenceError, InvalidInputError
-from gridedge.grid import Line, power_flow
+from gridedge.grid import Line, Transformer, power_flow
 from gridedge.grid import network as nw
 from gridedge.services.reconfiguration.graph import SwitchingGraph
 from gridedge.services.reconfiguration.settings import Limits
@@ -131,7 +131,8 @@ class Electrical:
 
     def loading(self, state: FlowState) -> NDArray[np.float64]:
         """Largest end current over rating of each branch, shape (n_branch,); nan if unrated."""
-        return np.max(np.abs(state.current) / self.rating_a, axis=1)
+        ratio = np.abs(state.current) / self.rating_a
+        return np.maximum(ratio[:, 0], ratio[:, 1])
 
     def violations(
         self, state: FlowState, checked: NDArray[np.bool_], limits: Limits
@@ -249,13 +250,13 @@ def _transmission(y: NDArray[np.complex128]) -> NDArray[np.complex128]:
     return np.stack([a, b, y_sr + y_ss * a, y_ss * b], axis=1)
 
 
-def _rating_a(branch: object) -> tuple[float, float]:
+def _rating_a(branch: Line | Transformer) -> tuple[float, float]:
     """Return the current rating at each end of a branch, A; nan where unrated."""
     if isinstance(branch, Line):
         rating = math.nan if branch.ampacity_a is None else branch.ampacity_a
         return (rating, rating)
-    per_kv = branch.sn_mva / math.sqrt(3) * 1e3  # type: ignore[attr-defined]
-    return (per_kv / branch.hv_kv, per_kv / branch.lv_kv)  # type: ignore[attr-defined]
+    per_kv = branch.sn_mva / math.sqrt(3) * 1e3
+    return (per_kv / branch.hv_kv, per_kv / branch.lv_kv)
 
 
 def solver(

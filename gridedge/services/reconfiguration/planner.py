@@ -243,9 +243,7 @@ class Restorer:
         low = live[np.argmin(magnitude[live])]
         high = live[np.argmax(magnitude[live])]
         loading = self.electrical.loading(outcome.state)
-        rated = np.flatnonzero(
-            np.isfinite(loading) & (np.abs(outcome.state.current).max(axis=1) > 0)
-        )
+        rated = np.flatnonzero(loading > 0)  # energised and rated (nan compares false)
         worst = rated[np.argmax(loading[rated])] if rated.size else None
         return ExpectedState(
             interrupted_kw=interrupted,

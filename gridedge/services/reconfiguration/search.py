@@ -75,8 +75,6 @@ class Outcome:
     Attributes
     ----------
     best : Candidate
-    closed : ndarray of bool, shape (n_link,)
-        Link states after the plan.
     state : FlowState
         Power flow of that configuration.
     losses_kw : float
@@ -92,7 +90,6 @@ class Outcome:
     """
 
     best: Candidate
-    closed: NDArray[np.bool_]
     state: FlowState
     losses_kw: float
     affected: NDArray[np.bool_]
@@ -167,7 +164,14 @@ class Outage:
             link: (int(node[graph.link_a[link]]), int(node[graph.link_b[link]]))
             for link in (*self.inner_links, *self.tie_links)
         }
-        self.cut_links = self._worth_opening()
+        self.reachable = self._reachable()
+        # Operations on sections no tie can reach change nothing.
+        self.tie_links = [
+            k
+            for k in self.tie_links
+            if self._ends[k][1] in self.reachable or self._ends[k][0] in self.reachable
+        ]
+        self.cut_links = [k for k in self._worth_opening() if self._ends[k][0] in self.reachable]
 
     def _worth_opening(self) -> list[int]:
         """Return the inner links worth opening.
@@ -220,8 +224,8 @@ class Outage:
                         found[key] = candidate
         return sorted(found.values(), key=lambda c: (-round(c.restored_kw, 9), c.operations))
 
-    def reachable_nodes(self) -> frozenset[int]:
-        """Outage nodes that closing every tie would connect to a live island."""
+    def _reachable(self) -> frozenset[int]:
+        """Return the outage nodes that closing every tie would connect to a live island."""
         parent = list(range(self.n_nodes))
         for link in (*self.inner_links, *self.tie_links):
             a, b = self.ends(link)
@@ -359,11 +363,10 @@ def search(outage: Outage, electrical: Electrical, flow: FlowSolver, limits: Lim
     candidate, state, losses = best
     candidate = outage.closing_order(candidate)
     reachable_nodes = np.zeros(outage.n_nodes, dtype=bool)
-    reachable_nodes[list(outage.reachable_nodes())] = True
+    reachable_nodes[list(outage.reachable)] = True
     logger.debug("restoration search: %d power flows", evaluated)
     return Outcome(
         best=candidate,
-        closed=outage.configuration(candidate),
         state=state,
         losses_kw=losses,
         affected=outage.affected,
