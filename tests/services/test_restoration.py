@@ -121,6 +121,15 @@ def test_a_manual_switch_enlarges_the_isolated_zone(turin_grid) -> None:
     assert any("F1-03@SS03" in note and "not remotely controllable" in note for note in plan.notes)
 
 
+def test_a_manual_tie_is_named(ieee33_grid) -> None:
+    manual = with_switches(ieee33_grid, {"T25-29"}, remote=False)
+    plan = plan_restoration(manual, None, "L27-28")
+    verify(manual, manual.switch_states(), plan, Limits())
+    assert "T25-29" not in plan.switch_states or not plan.switch_states["T25-29"]
+    assert [s.switch for s in plan.steps if s.action == "close"] == ["T18-33"]
+    assert any("T25-29" in note and "crew" in note for note in plan.notes), plan.notes
+
+
 def test_no_remote_switch_towards_the_source(turin_grid) -> None:
     upstream = {"F1-01@PS1-MV", "F1-01@SS01", "F1-02@SS01", "F1-02@SS02", "F1-03@SS02"}
     manual = with_switches(turin_grid, upstream, remote=False)

@@ -268,6 +268,13 @@ class Restorer:
                 + " are not remotely controllable: the isolated zone extends past them; a crew "
                 "opening them would let more customers be restored"
             )
+        if outage.manual_ties:
+            notes.append(
+                "tie switch(es) "
+                + ", ".join(outage.manual_ties)
+                + " border the outage but are not remotely controllable: a crew closing them "
+                "could restore more"
+            )
         if not outcome.affected.any():
             notes.append("no customer outside the isolated zone lost supply")
         rejected = outcome.rejected

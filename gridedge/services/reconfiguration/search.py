@@ -160,6 +160,15 @@ class Outage:
                     self.inner_links.append(int(k))
             elif (a >= self.n_roots or b >= self.n_roots) and _is_tie(grid, graph, int(k), states):
                 self.tie_links.append(int(k))
+        # Normally open switches a crew would have to close: named in the plan's notes.
+        self.manual_ties = [
+            switch
+            for k in np.flatnonzero(~operable & ~closed & (graph.link_branch < 0))
+            if self.affected[graph.link_a[k]] or self.affected[graph.link_b[k]]
+            if node[graph.link_a[k]] >= 0 and node[graph.link_b[k]] >= 0
+            for switch in graph.link_switches[k]
+            if not states[switch] and not grid.switch(switch).normally_closed
+        ]
         self._ends = {
             link: (int(node[graph.link_a[link]]), int(node[graph.link_b[link]]))
             for link in (*self.inner_links, *self.tie_links)
