@@ -201,11 +201,13 @@ def test_plan_is_json(turin_restorer) -> None:
     assert "close TIE@SS06" in text.replace("  ", " ")
 
 
-def test_limits_from_settings(tmp_path) -> None:
+def test_limits_from_settings(tmp_path, monkeypatch) -> None:
     path = tmp_path / "gridedge.toml"
     path.write_text("[reconfiguration]\nv_min_pu = 0.95\nmax_openings = 1\n")
     limits = load_limits(path)
     assert (limits.v_min_pu, limits.max_openings) == (0.95, 1)
+    monkeypatch.setenv("GRIDEDGE_RECONFIGURATION_MAX_LOADING", "0.8")
+    assert load_limits(path).max_loading == 0.8
     with pytest.raises(ConfigurationError, match="v_min_pu"):
         Limits(v_min_pu=1.2)
     with pytest.raises(ConfigurationError, match="max_openings"):

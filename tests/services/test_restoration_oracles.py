@@ -5,6 +5,7 @@ import pytest
 from restoration_checks import ieee33_sectionalised
 
 from gridedge import kernels
+from gridedge.grid import topology
 from gridedge.grid.cases import turin
 from gridedge.services.reconfiguration import Limits, plan_restoration
 from gridedge.services.reconfiguration.flow import Electrical, GridFlow, SweepFlow
@@ -103,3 +104,19 @@ def test_components_kernel_matches_twin() -> None:
         a = rng.integers(0, n, m).astype(np.int64)
         b = rng.integers(0, n, m).astype(np.int64)
         np.testing.assert_array_equal(native.components(n, a, b), twin.components(n, a, b))
+
+
+@pytest.mark.parametrize(
+    "states",
+    [{}, {"TIE@SS06": True}, {"F1-03@SS03": False, "TIE@SS06": True}, {"TIE@SS12": False}],
+)
+def test_link_graph_islands_match_grid_topology(states) -> None:
+    grid = turin()
+    graph = SwitchingGraph(grid)
+    full = {**grid.switch_states(), **states}
+    islands = graph.islands(graph.closed_links(full))
+    energised = islands.energised_vertices()[: graph.n_buses]
+    expected = topology.energised_buses(grid, full)
+    assert {grid.bus_ids[i] for i in np.flatnonzero(energised)} == expected
+    radial = all(islands.radial[islands.energised])
+    assert radial == topology.is_radial(grid, full)
