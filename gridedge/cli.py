@@ -48,6 +48,12 @@ def _daq_devices(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reconfigure_plan(args: argparse.Namespace) -> int:
+    from gridedge.services.reconfiguration.command import run
+
+    return run(args, stream=sys.stdout)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``gridedge`` command and its subcommands."""
     parser = argparse.ArgumentParser(prog="gridedge", description=__doc__)
@@ -93,6 +99,30 @@ def build_parser() -> argparse.ArgumentParser:
         "daq-devices", help="list the MCC DAQ boards on USB (product and unique id)"
     )
     daq_devices.set_defaults(handler=_daq_devices)
+
+    reconfigure = commands.add_parser("reconfigure", help="network reconfiguration (FLISR)")
+    reconfigure_commands = reconfigure.add_subparsers(dest="action", required=True)
+    plan = reconfigure_commands.add_parser(
+        "plan", help="isolation and restoration plan of one faulted line"
+    )
+    where = plan.add_mutually_exclusive_group(required=True)
+    where.add_argument(
+        "--case",
+        choices=["ieee33", "turin"],
+        help="a ready-made grid (ieee33 with a remote switch on every section)",
+    )
+    where.add_argument("--file", help="a grid in the JSON format")
+    faulted = plan.add_mutually_exclusive_group(required=True)
+    faulted.add_argument("--line", help="the faulted line id")
+    faulted.add_argument(
+        "--located",
+        nargs=3,
+        metavar=("FROM_BUS", "TO_BUS", "DISTANCE_M"),
+        help="the fault as a fault locator reports it",
+    )
+    plan.add_argument("--settings", help="TOML or JSON file with a [reconfiguration] table")
+    plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+    plan.set_defaults(handler=_reconfigure_plan)
     return parser
 
 

@@ -27,3 +27,7 @@ class ConvergenceError(GridedgeError, ArithmeticError):
 
 class AcquisitionError(GridedgeError, OSError):
     """An acquisition device failed: not found, disconnected, stalled or stopped scanning."""
+
+
+class IsolationError(GridedgeError, RuntimeError):
+    """A faulted section cannot be isolated by remote switching (no switch towards a source)."""
