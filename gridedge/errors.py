@@ -23,3 +23,10 @@ class BackendUnavailableError(GridedgeError, ImportError):
 
 class ConvergenceError(GridedgeError, ArithmeticError):
     """An iterative solver did not converge (for example a power flow beyond voltage collapse)."""
+
+
+class FaultLocationError(GridedgeError, ValueError):
+    """No point of the feeder explains the measured phasors.
+
+    The fault lies elsewhere, or the measurements contradict the grid model.
+    """
