@@ -3,6 +3,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -84,11 +85,13 @@ gridedge::FaultLocator make_locator(const py::array& parent, const py::array& se
 
 py::tuple locate(const gridedge::FaultLocator& locator, const py::array& during,
                  const py::array& prefault, int phases, bool earthed, const py::array& measured,
-                 const py::array& meter_prefault) {
+                 const py::array& weight, const py::array& meter_prefault, double reactance_weight,
+                 double scale_weight) {
   const gridedge::HeadPhasors during_set = head(during, "during");
   const gridedge::HeadPhasors prefault_set = head(prefault, "prefault");
   const auto m = static_cast<py::ssize_t>(locator.meters());
   const auto magnitudes = checked<RealArray>(measured, "measured", "float64", {m, 3});
+  const auto weights = checked<RealArray>(weight, "weight", "float64", {m, 3});
   const auto meter_voltage =
       checked<ComplexArray>(meter_prefault, "meter_prefault", "complex128", {m});
   const bool single = phases == 1 || phases == 2 || phases == 4;
@@ -96,26 +99,40 @@ py::tuple locate(const gridedge::FaultLocator& locator, const py::array& during,
     throw py::value_error("phases " + std::to_string(phases) +
                           " with earthed=" + (earthed ? "True" : "False") + " is not a fault kind");
   }
+  if (!(std::isfinite(reactance_weight) && reactance_weight > 0)) {
+    throw py::value_error("reactance_weight must be > 0, got " + std::to_string(reactance_weight));
+  }
+  if (!(std::isfinite(scale_weight) && scale_weight > 0)) {
+    throw py::value_error("scale_weight must be > 0, got " + std::to_string(scale_weight));
+  }
+  for (py::ssize_t i = 0; i < weights.size(); ++i) {
+    const double value = weights.data()[i];
+    if (!(std::isfinite(value) && value >= 0)) {
+      throw py::value_error("weight must be finite and >= 0");
+    }
+  }
+  const gridedge::Measurements meters{magnitudes.data(), weights.data(), meter_voltage.data(),
+                                      reactance_weight, scale_weight};
   std::vector<gridedge::FaultCandidate> found;
   {
     py::gil_scoped_release release;
-    found = locator.locate(during_set, prefault_set, phases, earthed, magnitudes.data(),
-                           meter_voltage.data());
+    found = locator.locate(during_set, prefault_set, phases, earthed, meters);
   }
   const auto k = static_cast<py::ssize_t>(found.size());
-  IndexArray section(k), observed(k);
-  RealArray fraction(k), resistance(k), mismatch(k);
+  IndexArray section(k);
+  RealArray fraction(k), resistance(k), cost(k), reactance(k), mismatch(k);
   ComplexArray current({k, static_cast<py::ssize_t>(3)});
   for (py::ssize_t c = 0; c < k; ++c) {
     const auto& item = found[static_cast<std::size_t>(c)];
     section.mutable_at(c) = item.section;
     fraction.mutable_at(c) = item.fraction;
     resistance.mutable_at(c) = item.resistance;
+    cost.mutable_at(c) = item.cost;
+    reactance.mutable_at(c) = item.reactance;
     mismatch.mutable_at(c) = item.mismatch;
-    observed.mutable_at(c) = item.observed;
     for (int s = 0; s < 3; ++s) current.mutable_at(c, s) = item.current[s];
   }
-  return py::make_tuple(section, fraction, resistance, current, mismatch, observed);
+  return py::make_tuple(section, fraction, resistance, current, cost, reactance, mismatch);
 }
 
 }  // namespace
@@ -129,7 +146,8 @@ PYBIND11_MODULE(faultloc, m) {
       .def_property_readonly("sections", &gridedge::FaultLocator::sections)
       .def_property_readonly("meters", &gridedge::FaultLocator::meters)
       .def("locate", &locate, py::arg("during"), py::arg("prefault"), py::arg("phases"),
-           py::arg("earthed"), py::arg("measured"), py::arg("meter_prefault"),
-           "Return (section, fraction, resistance, current, mismatch, observed) of every "
-           "candidate; see gridedge._twin.faultloc.FeederKernel.locate.");
+           py::arg("earthed"), py::arg("measured"), py::arg("weight"), py::arg("meter_prefault"),
+           py::arg("reactance_weight"), py::arg("scale_weight"),
+           "Return (section, fraction, resistance, current, cost, reactance, mismatch) of every "
+           "local minimum of the score; see gridedge._twin.faultloc.FeederKernel.locate.");
 }

@@ -28,12 +28,16 @@ class FeederKernel:
         phases: int,
         earthed: bool,
         measured: NDArray[np.float64],
+        weight: NDArray[np.float64],
         meter_prefault: NDArray[np.complex128],
+        reactance_weight: float,
+        scale_weight: float,
     ) -> tuple[
         NDArray[np.int64],
         NDArray[np.float64],
         NDArray[np.float64],
         NDArray[np.complex128],
         NDArray[np.float64],
-        NDArray[np.int64],
+        NDArray[np.float64],
+        NDArray[np.float64],
     ]: ...

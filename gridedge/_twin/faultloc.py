@@ -1,25 +1,25 @@
 """Numpy twin of :mod:`gridedge._native.faultloc`: impedance-based fault location on a feeder.
 
-The feeder is a tree of line sections hanging from the head meter, every section a pi
-model per sequence (zero, positive, negative) in per unit. Everything that is not a
-section (loads, transformers and the grids behind them, lines held open at one end) is
-folded into admittances to earth, once per topology, by the caller
-(:mod:`gridedge.meter.faults.feeder`). The kernel then, for one fault:
+The feeder is a tree of line sections hanging from the head meter, every section a pi model
+per sequence (zero, positive, negative) in per unit. Everything that is not a section (loads,
+transformers and the grids behind them, lines held open at one end) is folded into
+admittances to earth, once per topology, by the caller (:mod:`gridedge.meter.faults.feeder`).
+For one fault the kernel
 
 1. walks the sections from the head, carrying the sequence voltage and the current into each
-   section for the during-fault and the pre-fault phasors (laterals at each bus draw their
+   section, for the during-fault and the pre-fault phasors (everything off the path draws its
    admittance times the bus voltage: the load compensation);
-2. on every section, finds each fraction x in [0, 1] where the fault loop is resistive,
-   ``Im(V_loop conj(I_loop)) = 0``, with V the voltage at x and I the fault current there
-   (the current arriving at x minus what the rest of the feeder beyond x draws, minus the
-   same quantity computed from the pre-fault phasors: Takagi's superimposed current);
-3. predicts, for every such candidate, the sequence voltages at the other meters with the
-   transfer impedances ``V_i = V_i,pre - Z_i,f I_f`` and scores the sum of squared
-   differences of the phase-voltage magnitudes against the measured ones.
+2. for a point at fraction x of a section, computes the voltage there and the fault current:
+   what arrives at x minus what the feeder beyond x draws, during the fault minus before it
+   (Takagi's superimposed current);
+3. scores the point with a weighted sum of squares: the reactance of the fault loop,
+   ``Im(V_loop / I_loop)``, which is zero at the fault (the fault is a resistance), and the
+   differences between the phase-voltage magnitudes the other meters measured and those
+   predicted with the transfer impedances, ``V_i = V_i,pre - Z_i,f I_f``;
+4. minimises the score on every section: on a uniform grid of `samples` + 1 points, then by
+   golden-section search around every grid minimum and every sign change of the reactance.
 
-Both backends evaluate the same formulas in the same order: the residual on a uniform grid
-of `samples` + 1 points per section, then `iterations` bisection steps in every interval
-whose ends differ in sign.
+Both backends evaluate the same formulas in the same order.
 """
 
 import numpy as np
@@ -29,6 +29,11 @@ from gridedge.errors import InvalidInputError
 
 _A = np.exp(2j * np.pi / 3)
 _TO_PHASE = np.array([[1, 1, 1], [1, _A * _A, _A], [1, _A, _A * _A]])
+_GOLDEN = 0.6180339887498949
+_TINY = 1e-12
+"""Floor of a predicted magnitude, p.u. (a bolted fault at a meter's bus predicts zero)."""
+_SAME_POINT = 1e-6
+"""Minima of one section closer than this (fraction) are one candidate."""
 
 
 class FeederKernel:
@@ -37,27 +42,27 @@ class FeederKernel:
     Parameters
     ----------
     parent : ndarray of int64, shape (n,)
-        Index of the section feeding each section, -1 for the head section (the one the
-        head meter measures). Parents come before their children.
+        Index of the section feeding each section, -1 for the head section (the one the head
+        meter measures). Parents come before their children.
     series, half_shunt : ndarray of complex128, shape (n, 3)
         Series impedance and half the shunt admittance (pi model) of each whole section,
         zero / positive / negative sequence, p.u.
     side : ndarray of complex128, shape (n, 3)
         Admittance drawn at a section's sending bus besides the section itself (the bus's
-        loads and laterals and its other sections with everything beyond them), p.u.;
-        0 for the head section, whose current is measured.
+        loads and laterals and its other sections with everything beyond them), p.u.; 0 for
+        the head section, whose current is measured.
     end : ndarray of complex128, shape (n, 3)
         Admittance of everything beyond a section's far bus (0 when that end is open), p.u.
     from_end, to_end : ndarray of int64, shape (n,)
         Column of `transfer` for each section's sending and far bus; `to_end` is -1 where the
         far end is open.
     transfer : ndarray of complex128, shape (3, m, e)
-        Transfer impedance from each section end bus (e) to each scoring meter's bus (m),
-        per sequence, p.u.
+        Transfer impedance from each section end bus (e) to each scoring meter's bus (m), per
+        sequence, p.u.
     samples : int
-        Grid points per section for bracketing the roots.
+        Grid points per section.
     iterations : int
-        Bisection steps per root.
+        Golden-section steps per minimum.
     """
 
     def __init__(
@@ -127,16 +132,20 @@ class FeederKernel:
         phases: int,
         earthed: bool,
         measured: NDArray[np.float64],
+        weight: NDArray[np.float64],
         meter_prefault: NDArray[np.complex128],
+        reactance_weight: float,
+        scale_weight: float,
     ) -> tuple[
         NDArray[np.int64],
         NDArray[np.float64],
         NDArray[np.float64],
         NDArray[np.complex128],
         NDArray[np.float64],
-        NDArray[np.int64],
+        NDArray[np.float64],
+        NDArray[np.float64],
     ]:
-        """Every point of the feeder where the fault loop is resistive, with its score.
+        """Every local minimum of the score on every section.
 
         Parameters
         ----------
@@ -148,10 +157,17 @@ class FeederKernel:
         earthed : bool
             Whether the fault involves earth.
         measured : ndarray of float64, shape (m, 3)
-            Phase-voltage magnitudes the scoring meters measured during the fault, p.u.;
-            NaN where missing.
+            Phase-voltage magnitudes the scoring meters measured during the fault, p.u.; NaN
+            where missing.
+        weight : ndarray of float64, shape (m, 3)
+            Weight of each magnitude (one over its variance), p.u.^-2.
         meter_prefault : ndarray of complex128, shape (m,)
             Positive-sequence voltage of each scoring meter's bus before the fault, p.u.
+        reactance_weight : float
+            Weight of the loop reactance (one over its variance), p.u.^-2; > 0.
+        scale_weight : float
+            One over the variance of the common complex scale of the predicted sags (the
+            relative error of the fault current and the model); > 0.
 
         Returns
         -------
@@ -159,119 +175,197 @@ class FeederKernel:
         fraction : ndarray of float64, shape (k,)
             Position along the section from its sending bus, in [0, 1].
         resistance : ndarray of float64, shape (k,)
-            Fault resistance, p.u. (between phases for a two-phase fault without earth,
+            Fault resistance, p.u. (between the phases for a two-phase fault without earth,
             phase to earth or to the star point otherwise).
         current : ndarray of complex128, shape (k, 3)
             Sequence currents into the fault, p.u.
+        cost : ndarray of float64, shape (k,)
+            The score: weighted squares of the reactance and of the magnitude differences,
+            minimised over the sags' common scale.
+        reactance : ndarray of float64, shape (k,)
+            Loop reactance, p.u.
         mismatch : ndarray of float64, shape (k,)
-            Sum of squared differences of the meters' phase-voltage magnitudes, p.u. squared.
-        observed : ndarray of int64, shape (k,)
-            Number of magnitudes in `mismatch`.
+            Unweighted sum of squares of the magnitude differences at that scale, p.u.^2.
         """
         _check_shape("during", during, np.complex128, (2, 3))
         _check_shape("prefault", prefault, np.complex128, (2, 3))
         _check_shape("measured", measured, np.float64, (self.meters, 3))
+        _check_shape("weight", weight, np.float64, (self.meters, 3))
         _check_shape("meter_prefault", meter_prefault, np.complex128, (self.meters,))
         if phases not in range(1, 8) or (phases in (1, 2, 4) and not earthed):
             raise InvalidInputError(f"phases {phases} with earthed={earthed} is not a fault kind")
-        start = self._walk(np.stack([during, prefault]))  # (n, 2 sets, 2 [V, I], 3)
-        section, fraction = self._roots(start, phases, earthed)
-        voltage, current = self._fault_point(section, start[section], fraction)
-        resistance = _resistance(voltage, current, phases, earthed)
-        mismatch, observed = self._score(section, fraction, current, measured, meter_prefault)
-        return section, fraction, resistance, current, mismatch, observed
+        for name, value in (("reactance_weight", reactance_weight), ("scale_weight", scale_weight)):
+            if not (np.isfinite(value) and value > 0):
+                raise InvalidInputError(f"{name} must be > 0, got {value!r}")
+        if np.any(~np.isfinite(weight) | (weight < 0)):
+            raise InvalidInputError("weight must be finite and >= 0")
+        problem = _Problem(
+            self,
+            self._walk(np.stack([during, prefault])),
+            phases,
+            earthed,
+            measured,
+            weight,
+            meter_prefault,
+            reactance_weight,
+            scale_weight,
+        )
+        section, fraction = self._minima(problem)
+        return (section, fraction, *problem.evaluate(section, fraction, full=True))
 
     def _walk(self, head: NDArray[np.complex128]) -> NDArray[np.complex128]:
         """Voltage at the sending bus and current into every section, shape (n, 2, 2, 3)."""
         start = np.empty((self.sections, *head.shape), dtype=np.complex128)
         start[0] = head
         for k in range(1, self.sections):
-            v, i = _along(
-                self.series[self.parent[k]], self.half_shunt[self.parent[k]], start[self.parent[k]]
-            )
+            p = self.parent[k]
+            v, i = _along(self.series[p], self.half_shunt[p], start[p])
             start[k, :, 0] = v
             start[k, :, 1] = i - self.side[k] * v
         return start
 
-    def _fault_point(
-        self,
-        sections: NDArray[np.int64],
-        start: NDArray[np.complex128],
-        x: NDArray[np.float64],
-    ) -> tuple[NDArray[np.complex128], NDArray[np.complex128]]:
-        """Sequence voltage at fraction `x` of `sections` and the fault current there.
+    def _minima(self, problem: "_Problem") -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        """Sections and fractions of the score's local minima."""
+        n, samples = self.sections, self.samples
+        grid = np.arange(samples + 1) / samples
+        every = np.repeat(np.arange(n), samples + 1)
+        cost, reactance = problem.evaluate(every, np.tile(grid, n))[:2]
+        cost = cost.reshape(n, samples + 1)
+        positive = (reactance >= 0).reshape(n, samples + 1)
+        # Search intervals: around every grid minimum, and across every sign change of the
+        # reactance (a sharp minimum may hide between two grid points).
+        padded = np.pad(cost, ((0, 0), (1, 1)), constant_values=np.inf)
+        lowest = (padded[:, 1:-1] <= padded[:, :-2]) & (padded[:, 1:-1] <= padded[:, 2:])
+        change = np.zeros((n, samples + 1), dtype=bool)
+        change[:, :-1] = positive[:, :-1] != positive[:, 1:]
+        section, low, high = [], [], []
+        for k, j, kind in sorted(
+            [(k, j, 0) for k, j in zip(*np.nonzero(lowest), strict=True)]
+            + [(k, j, 1) for k, j in zip(*np.nonzero(change), strict=True)]
+        ):
+            section.append(k)
+            low.append(grid[max(j - 1, 0)] if kind == 0 else grid[j])
+            high.append(grid[min(j + 1, samples)] if kind == 0 else grid[j + 1])
+        sections = np.array(section, dtype=np.int64)
+        best = _golden(problem, sections, np.array(low), np.array(high), self.iterations)
+        keep = []
+        for c in range(sections.shape[0]):
+            if not any(
+                sections[d] == sections[c] and abs(best[d] - best[c]) < _SAME_POINT for d in keep
+            ):
+                keep.append(c)
+        return sections[keep], best[keep]
 
-        `start` (k, 2, 2, 3) holds each point's section start for both phasor sets. The
-        fault current is what arrives at the point minus what the rest of the feeder beyond
-        it draws, during the fault minus before it. Returns two arrays of shape (k, 3).
-        """
+
+class _Problem:
+    """The score of points of the feeder for one fault."""
+
+    def __init__(
+        self,
+        kernel: FeederKernel,
+        start: NDArray[np.complex128],
+        phases: int,
+        earthed: bool,
+        measured: NDArray[np.float64],
+        weight: NDArray[np.float64],
+        meter_prefault: NDArray[np.complex128],
+        reactance_weight: float,
+        scale_weight: float,
+    ) -> None:
+        self.kernel = kernel
+        self.start = start
+        self.phases = phases
+        self.earthed = earthed
+        self.seen = ~np.isnan(measured)
+        self.measured = np.where(self.seen, measured, 0.0)
+        self.weight = np.where(self.seen, weight, 0.0)
+        self.meter_prefault = meter_prefault
+        self.reactance_weight = reactance_weight
+        self.scale_weight = scale_weight
+
+    def evaluate(
+        self, sections: NDArray[np.int64], x: NDArray[np.float64], full: bool = False
+    ) -> tuple[NDArray[np.generic], ...]:
+        """Score and loop reactance at each point; with `full`, everything ``locate`` returns."""
+        kernel = self.kernel
+        voltage, current = self._fault_point(sections, x)
+        v_loop, i_loop, factor = _loop(voltage, current, self.phases, self.earthed)
+        ratio = v_loop / i_loop
+        reactance = ratio.imag
+        near = kernel.transfer[:, :, kernel.from_end[sections]]  # (3, m, k)
+        far_index = kernel.to_end[sections]
+        far = kernel.transfer[:, :, np.maximum(far_index, 0)]
+        share = np.where(far_index >= 0, x, 0.0)
+        z = (1 - share) * near + share * far
+        sag = np.einsum("ps,smk->kmp", _TO_PHASE, z * current.T[:, None, :])  # (k, m, 3)
+        before = np.einsum("p,m->mp", _TO_PHASE[:, 1], self.meter_prefault)  # (m, 3)
+        voltage_at = before - sag
+        magnitude = np.maximum(np.sqrt(voltage_at.real**2 + voltage_at.imag**2), _TINY)
+        # The sags' common complex scale 1 + u + jv is a nuisance parameter with prior
+        # variance 1 / scale_weight: linearised, its least-squares fit is a 2 x 2 solve.
+        product = np.conj(voltage_at) * sag / magnitude
+        slope_u, slope_v = -product.real, product.imag
+        residual = np.where(self.seen, magnitude - self.measured, 0.0)
+        w = self.weight
+        saa = (w * slope_u * slope_u).sum(axis=(1, 2)) + self.scale_weight
+        sab = (w * slope_u * slope_v).sum(axis=(1, 2))
+        sbb = (w * slope_v * slope_v).sum(axis=(1, 2)) + self.scale_weight
+        sar = (w * slope_u * residual).sum(axis=(1, 2))
+        sbr = (w * slope_v * residual).sum(axis=(1, 2))
+        srr = (w * residual * residual).sum(axis=(1, 2))
+        determinant = saa * sbb - sab * sab
+        u = (sab * sbr - sbb * sar) / determinant
+        v = (sab * sar - saa * sbr) / determinant
+        cost = self.reactance_weight * reactance * reactance + srr + u * sar + v * sbr
+        if not full:
+            return cost, reactance
+        fitted = np.where(
+            self.seen, residual + slope_u * u[:, None, None] + slope_v * v[:, None, None], 0.0
+        )
+        mismatch = (fitted * fitted).sum(axis=(1, 2))
+        return factor * ratio.real, current, cost, reactance, mismatch
+
+    def _fault_point(
+        self, sections: NDArray[np.int64], x: NDArray[np.float64]
+    ) -> tuple[NDArray[np.complex128], NDArray[np.complex128]]:
+        """Sequence voltage at fraction `x` of `sections` and the fault current there, (k, 3)."""
+        kernel = self.kernel
         xs = x[:, None, None]
-        series = self.series[sections][:, None, :]
-        shunt = self.half_shunt[sections][:, None, :]
-        v, arriving = _along(series * xs, shunt * xs, start)
+        series = kernel.series[sections][:, None, :]
+        shunt = kernel.half_shunt[sections][:, None, :]
+        v, arriving = _along(series * xs, shunt * xs, self.start[sections])
         rest_series = series * (1 - xs)
         rest_shunt = shunt * (1 - xs)
-        terminal = rest_shunt + self.end[sections][:, None, :]
+        terminal = rest_shunt + kernel.end[sections][:, None, :]
         beyond = rest_shunt + terminal / (1 + rest_series * terminal)
         fault_current = arriving - beyond * v
         return v[:, 0], fault_current[:, 0] - fault_current[:, 1]
 
-    def _residual(
-        self,
-        sections: NDArray[np.int64],
-        start: NDArray[np.complex128],
-        x: NDArray[np.float64],
-        phases: int,
-        earthed: bool,
-    ) -> NDArray[np.float64]:
-        voltage, current = self._fault_point(sections, start, x)
-        v_loop, i_loop, _ = _loop(voltage, current, phases, earthed)
-        return (v_loop * np.conj(i_loop)).imag
 
-    def _roots(
-        self, start: NDArray[np.complex128], phases: int, earthed: bool
-    ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
-        """Sections and fractions where the residual changes sign, bisected.
-
-        Zero counts as positive, so a root on a grid point is bracketed by the interval
-        that ends there from the negative side.
-        """
-        n, samples = self.sections, self.samples
-        grid = np.arange(samples + 1) / samples
-        every = np.repeat(np.arange(n), samples + 1)
-        values = self._residual(every, start[every], np.tile(grid, n), phases, earthed)
-        positive = (values >= 0).reshape(n, samples + 1)
-        section, interval = np.nonzero(positive[:, :-1] != positive[:, 1:])
-        low, high = grid[interval], grid[interval + 1]
-        low_positive = positive[section, interval]
-        first = start[section]
-        for _ in range(self.iterations):
-            middle = 0.5 * (low + high)
-            same = (self._residual(section, first, middle, phases, earthed) >= 0) == low_positive
-            low = np.where(same, middle, low)
-            high = np.where(same, high, middle)
-        return section.astype(np.int64), 0.5 * (low + high)
-
-    def _score(
-        self,
-        section: NDArray[np.int64],
-        fraction: NDArray[np.float64],
-        current: NDArray[np.complex128],
-        measured: NDArray[np.float64],
-        meter_prefault: NDArray[np.complex128],
-    ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
-        near = self.transfer[:, :, self.from_end[section]]  # (3, m, k)
-        far_index = self.to_end[section]
-        far = self.transfer[:, :, np.maximum(far_index, 0)]
-        x = np.where(far_index >= 0, fraction, 0.0)
-        z = (1 - x) * near + x * far  # (3, m, k)
-        sequence = -z * current.T[:, None, :]
-        sequence[1] += meter_prefault[:, None]
-        magnitude = np.abs(np.einsum("ps,smk->kmp", _TO_PHASE, sequence))  # (k, m, 3)
-        seen = ~np.isnan(measured)
-        difference = np.where(seen, magnitude - np.where(seen, measured, 0.0), 0.0)
-        count = np.full(section.shape[0], int(seen.sum()), dtype=np.int64)
-        return (difference**2).sum(axis=(1, 2)), count
+def _golden(
+    problem: _Problem,
+    sections: NDArray[np.int64],
+    low: NDArray[np.float64],
+    high: NDArray[np.float64],
+    iterations: int,
+) -> NDArray[np.float64]:
+    """Golden-section minimisation of the score on each interval, all intervals at once."""
+    a, b = low.copy(), high.copy()
+    c = b - _GOLDEN * (b - a)
+    d = a + _GOLDEN * (b - a)
+    fc = problem.evaluate(sections, c)[0]
+    fd = problem.evaluate(sections, d)[0]
+    for _ in range(iterations):
+        left = fc < fd
+        b = np.where(left, d, b)
+        a = np.where(left, a, c)
+        keep = np.where(left, c, d)
+        kept = np.where(left, fc, fd)
+        fresh = np.where(left, b - _GOLDEN * (b - a), a + _GOLDEN * (b - a))
+        f_fresh = problem.evaluate(sections, fresh)[0]
+        c, fc = np.where(left, fresh, keep), np.where(left, f_fresh, kept)
+        d, fd = np.where(left, keep, fresh), np.where(left, kept, f_fresh)
+    return 0.5 * (a + b)
 
 
 def _along(
@@ -305,14 +399,6 @@ def _loop(
         return v[:, faulted[0]], i[:, faulted[0]], 1.0
     p, q = faulted
     return v[:, p] - v[:, q], i[:, p] - i[:, q], 1.0 if earthed else 2.0
-
-
-def _resistance(
-    voltage: NDArray[np.complex128], current: NDArray[np.complex128], phases: int, earthed: bool
-) -> NDArray[np.float64]:
-    v_loop, i_loop, factor = _loop(voltage, current, phases, earthed)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return factor * (v_loop / i_loop).real
 
 
 def _check_vector(name: str, array: NDArray[np.generic], dtype: type) -> int:

@@ -11,9 +11,8 @@ states, so that locating one fault is a short walk (see :mod:`gridedge._twin.fau
   :class:`gridedge.grid.FaultStudy`), transformers with the grids behind them, lines held open
   at one end - a backward sweep over the network's two-ports;
 - the *transfer impedances* from every section end bus to every other meter in the island,
-  per sequence, read off the grid package's factorised sequence networks
-  (:class:`gridedge.grid.FaultStudy`): a bolted fault at bus p draws a current I_p with equal
-  sequence components, and ``V_pre - V = Z[:, p] I_p`` gives column p of each sequence Z-bus.
+  per sequence: columns of the sequence Z-bus from the grid package's factorised sequence
+  networks (:meth:`gridedge.grid.FaultStudy.impedance_column`).
 """
 
 import logging
@@ -31,7 +30,6 @@ from gridedge.errors import ConfigurationError, InvalidInputError
 from gridedge.grid import Grid, Line, topology
 from gridedge.grid import network as nw
 from gridedge.grid.faults import FaultStudy, study
-from gridedge.grid.sequence import PHASE_TO_SEQUENCE
 from gridedge.meter.faults.classification import ClassificationSettings
 
 logger = logging.getLogger(__name__)
@@ -41,44 +39,73 @@ logger = logging.getLogger(__name__)
 class LocationSettings:
     """Settings of fault location (section ``location`` of a settings file).
 
+    The standard deviations describe the measurement chains (model error included); they
+    weight the two kinds of evidence against each other and set what counts as a close call.
+    :func:`gridedge.meter.faults.locate` takes measured ones instead when it is given them.
+
     Attributes
     ----------
     samples_per_section : int
-        Grid points per section at which the loop residual is evaluated to bracket its
-        roots; two roots closer than one grid step on one section would be missed.
-    bisection_steps : int
-        Bisection steps per root (48 halvings of 1/16 of a section: far below a millimetre).
+        Grid points per section at which the score is evaluated before its minima are
+        refined; two minima closer than one grid step on one section may merge.
+    search_steps : int
+        Golden-section steps per minimum (30 shrink a 1/8-section interval to 7e-8 of the
+        section: 0.07 mm of a kilometre).
     min_resistance_ohm : float
         Candidates whose estimated fault resistance is below this are discarded (a small
         negative value lets measurement noise through on bolted faults).
     voltage_sigma_pu : float
-        Standard deviation of a meter's phase-voltage magnitude, p.u., model error included;
-        scales the mismatch of each candidate.
+        Standard deviation of a downstream meter's phase-voltage magnitude, p.u.
+    head_voltage_sigma_pu : float
+        Standard deviation (RMS of the complex error) of the head meter's voltage phasors,
+        p.u. of the nominal phase voltage.
+    head_current_sigma_a : float
+        Standard deviation (RMS of the complex error) of the head meter's superimposed
+        current phasors, A.
+    sag_scale_sigma : float
+        Relative standard deviation of the predicted sags as a whole: the error of the fault
+        current estimate (a decaying DC offset biases the first cycles) and of the grid model.
+        The sags' common scale is fitted within it, so the location rests on their pattern.
+    candidate_chi2 : float
+        Candidates whose score exceeds the best one's by more than this are not reported.
     ambiguity_chi2 : float
-        A second, distinct candidate whose squared mismatch exceeds the best one's by less
-        than this many ``voltage_sigma_pu**2`` makes the result ambiguous.
-    misfit_sigma : float
-        The result is ambiguous when even the best candidate's RMS mismatch exceeds this many
-        ``voltage_sigma_pu`` (no point of the feeder explains the measurements).
+        A distinct candidate whose score exceeds the best one's by less than this makes the
+        result ambiguous (9: three standard deviations).
+    misfit_chi2 : float
+        The result is ambiguous when the best score per observation exceeds this: no point
+        of the feeder explains the measurements.
     same_point_m : float
-        Candidates within this distance of one bus are one point (for example, the end of one
-        section and the start of the next).
+        Candidates within this distance of one bus are one point (the end of a section and
+        the start of the next).
     """
 
     samples_per_section: int = 16
-    bisection_steps: int = 48
+    search_steps: int = 30
     min_resistance_ohm: float = -0.5
-    voltage_sigma_pu: float = 0.002
+    voltage_sigma_pu: float = 0.001
+    head_voltage_sigma_pu: float = 0.001
+    head_current_sigma_a: float = 2.0
+    sag_scale_sigma: float = 0.01
+    candidate_chi2: float = 100.0
     ambiguity_chi2: float = 9.0
-    misfit_sigma: float = 5.0
+    misfit_chi2: float = 25.0
     same_point_m: float = 1.0
 
     def __post_init__(self) -> None:
-        for name in ("samples_per_section", "bisection_steps"):
+        for name in ("samples_per_section", "search_steps"):
             value = getattr(self, name)
             if not (isinstance(value, int) and 1 <= value <= 1000):
                 raise ConfigurationError(f"{name} must be an integer in [1, 1000], got {value!r}")
-        for name in ("voltage_sigma_pu", "ambiguity_chi2", "misfit_sigma", "same_point_m"):
+        for name in (
+            "voltage_sigma_pu",
+            "head_voltage_sigma_pu",
+            "head_current_sigma_a",
+            "sag_scale_sigma",
+            "candidate_chi2",
+            "ambiguity_chi2",
+            "misfit_chi2",
+            "same_point_m",
+        ):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ConfigurationError(f"{name} must be > 0, got {value!r}")
@@ -137,6 +164,8 @@ class FeederModel:
     meters : tuple of str
         Ids of the meters whose voltages can be scored: every meter in the head meter's
         island except the head meter, in grid order.
+    meter_row : dict of str to int
+        Position of each scoring meter in `meters`.
     voltage_base_v, current_base_a, impedance_base_ohm : float
         Per-unit bases at the head: phase-to-earth volts, amperes, ohms.
     meter_voltage_base_v : ndarray of float64, shape (m,)
@@ -190,6 +219,7 @@ class FeederModel:
         topo = topology.of(grid, switch_states)
         island = topo.island_of[meter.bus]
         self.meters = tuple(m.id for m in grid.meters if m.id != meter.id and m.bus in island.buses)
+        self.meter_row = {m: i for i, m in enumerate(self.meters)}
         bus_rows = np.array([grid.bus_ids.index(grid.meter(m).bus) for m in self.meters], int)
         self.meter_voltage_base_v = np.array(
             [grid.bus(grid.meter(m).bus).kv * 1e3 / math.sqrt(3) for m in self.meters]
@@ -200,7 +230,7 @@ class FeederModel:
             *arrays,
             transfer,
             self.settings.samples_per_section,
-            self.settings.bisection_steps,
+            self.settings.search_steps,
         )
         logger.debug(
             "feeder of meter %s: %d sections, %d scoring meters, %d end buses",
@@ -270,15 +300,9 @@ class FeederModel:
         self, end_nodes: list[tuple[int, str]], bus_rows: NDArray[np.intp]
     ) -> NDArray[np.complex128]:
         """Transfer impedances (3, m, e) from the end buses to the scoring meters' buses, p.u."""
-        net = self._study.network
-        transfer = np.zeros((3, bus_rows.shape[0], len(end_nodes)), dtype=np.complex128)
-        before = np.zeros((bus_rows.shape[0], 3), dtype=np.complex128)
-        before[:, nw.POSITIVE] = self._study.prefault.voltage[bus_rows]
-        for column, (node, bus) in enumerate(end_nodes):
-            result = self._study.bus(bus, "a-g", 0.0)
-            current = PHASE_TO_SEQUENCE @ result.fault_current
-            current /= net.current_base_a(np.array([node]))[0]
-            transfer[:, :, column] = ((before - result.voltage_sequence[bus_rows]) / current).T
+        transfer = np.empty((3, bus_rows.shape[0], len(end_nodes)), dtype=np.complex128)
+        for column, (_, bus) in enumerate(end_nodes):
+            transfer[:, :, column] = self._study.impedance_column(bus)[bus_rows].T
         return transfer
 
 

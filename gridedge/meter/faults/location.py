@@ -2,27 +2,33 @@
 
 Method
 ------
-The head meter's pre-fault and during-fault phasors are turned into per-unit sequence
-quantities and walked down every section of the feeder, laterals included, with everything
-off the path drawing its (pre-fault) constant admittance: load compensation. On each section
-the fault point x is where the fault loop is resistive::
+The head meter's pre-fault and during-fault phasors, in per-unit sequence quantities, are
+walked down every section of the feeder, laterals included, with everything off the path
+drawing its pre-fault constant admittance (load compensation). At a point x of a section this
+gives the voltage and the fault current there - what arrives at x minus what the feeder beyond
+x draws, during the fault minus before it (Takagi's superimposed current) - and so the fault
+loop of the fault kind: a-g: V_a and I_a; b-c and b-c-g: V_b - V_c and I_b - I_c; a-b-c: the
+positive sequence. At the fault the loop is a resistance::
 
-    Im(V_loop(x) conj(I_loop(x))) = 0
+    X(x) = Im(V_loop(x) / I_loop(x)) = 0,    R_f = Re(V_loop / I_loop)
 
-with the loop quantities of the fault kind taken at x - a-g: V_a and I_a; b-c and b-c-g:
-V_b - V_c and I_b - I_c; a-b-c: the positive sequence - and I the superimposed fault current
-there (Takagi: the during-fault current minus the pre-fault one, each reduced by what the
-feeder beyond x draws). On a single section without load this is the reactance method with
-the zero-sequence compensated loop current; the walk makes it exact for the pi model of the
-feeder. Every section with a root in [0, 1] gives a candidate; its fault resistance is
-``Re(V_loop / I_loop)`` (times 2 between the phases of a two-phase fault without earth).
+(times 2 between the phases of a two-phase fault without earth). On a single unloaded section
+this is the reactance method with the zero-sequence compensated loop current; the walk makes
+it exact for the pi model of the feeder.
 
-Candidates are told apart by the voltage magnitudes that the other meters report: for each,
-the sag ``dV_i = -Z_i,f I_f`` (transfer impedance from the grid's sequence Z-bus) gives
-predicted phase-voltage magnitudes, and the candidate with the smallest squared mismatch
-wins. The result is flagged ambiguous - never silently confident - when another distinct
-candidate fits about as well, when no meter reported and several candidates remain, when
-even the best one does not fit, or when the given fault kind does not match the phasors.
+The voltage magnitudes the other meters report add the second kind of evidence: a fault at x
+drawing I_f sags meter i's bus by ``-Z_i,f I_f`` (transfer impedances of the grid's sequence
+Z-bus). Each point is scored with the weighted squares of X(x) and of the differences between
+the measured and predicted phase-voltage magnitudes - a chi-square when the standard
+deviations are right - and the score is minimised on every section. On a short cable with a
+high fault resistance X(x) moves little along the section and the sags pin the fault down; on
+a bolted fault X(x) is sharp. The lowest minimum is the location; the others are the
+candidates.
+
+The result is flagged ambiguous - never silently confident - when a distinct candidate scores
+within ``ambiguity_chi2`` of the best (several laterals at one electrical distance and no
+meter to tell them apart, for example), when even the best one does not explain the
+measurements, or when the given fault kind does not match the phasors.
 """
 
 import logging
@@ -32,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from gridedge.channels import CHANNELS
 from gridedge.errors import FaultLocationError, InvalidInputError
 from gridedge.grid import FaultKind
 from gridedge.grid.sequence import to_sequence
@@ -43,7 +50,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Candidate:
-    """A point of the feeder that explains the head meter's phasors.
+    """A point of the feeder that may explain the measurements.
 
     Attributes
     ----------
@@ -54,6 +61,9 @@ class Candidate:
         Distance from `from_bus` along the line, metres.
     resistance_ohm : float
         Estimated fault resistance, ohm (clipped at 0).
+    score : float
+        Weighted sum of squares of the loop reactance and the voltage-magnitude differences
+        (a chi-square with the right standard deviations); lower is better.
     mismatch_pu : float
         RMS difference between the measured and predicted phase-voltage magnitudes of the
         other meters, p.u.; NaN when no meter reported.
@@ -64,6 +74,7 @@ class Candidate:
     to_bus: str
     distance_m: float
     resistance_ohm: float
+    score: float
     mismatch_pu: float
 
 
@@ -84,10 +95,11 @@ class FaultLocation:
     resistance_ohm : float
         Estimated fault resistance, ohm.
     candidates : tuple of Candidate
-        Every candidate, best first (the first is the location above).
+        Every candidate scoring within ``candidate_chi2`` of the best, best first (the first
+        is the location above).
     ambiguous : bool
-        True when the location should not be acted on without more evidence; `reasons`
-        says why.
+        True when the location should not be acted on without more evidence; `reasons` says
+        why.
     reasons : tuple of str
     meters_used : tuple of str
         Meters whose voltages scored the candidates.
@@ -115,7 +127,9 @@ def locate(
     voltages: Mapping[str, ArrayLike] | None = None,
     *,
     kind: str | FaultKind | None = None,
-    prefault_voltages: Mapping[str, ArrayLike] | None = None,
+    uncertainty: ArrayLike | None = None,
+    voltage_uncertainty: Mapping[str, ArrayLike] | None = None,
+    prefault_voltages: Mapping[str, float] | None = None,
 ) -> FaultLocation:
     """Locate a fault on the feeder of a head meter.
 
@@ -128,15 +142,22 @@ def locate(
         (primary A, into the measured line) before and during the fault, on one time base,
         as :class:`gridedge.meter.faults.FaultEvent` delivers them.
     voltages : mapping of str to array_like, optional
-        Meter id -> phase-voltage magnitudes (3,) during the fault, primary V RMS, from the
+        Meter id -> phase-voltage magnitudes (3,) during the fault, primary V RMS, from
         meters downstream (sparse: any subset; NaN for a phase not reported). Meters outside
-        the head meter's island and the head meter itself are ignored.
+        the head meter's island, and the head meter itself, are ignored.
     kind : str or FaultKind, optional
-        The fault kind (``"a-g"``, ``"b-c"``, ``"b-c-g"``, ``"a-b-c"`` ...); classified from the
-        phasors when not given, and checked against them when given.
-    prefault_voltages : mapping of str to array_like, optional
-        Meter id -> positive-sequence (or mean phase) voltage magnitude before the fault,
-        primary V; replaces the power-flow magnitude of that meter's bus in the prediction.
+        The fault kind (``"a-g"``, ``"b-c"``, ``"b-c-g"``, ``"a-b-c"`` ...); classified from
+        the phasors when not given, and checked against them when given.
+    uncertainty : array_like of float, shape (6,), optional
+        Standard deviations (RMS of the complex error) of the during-fault voltages Va, Vb, Vc
+        and of the superimposed currents Ia, Ib, Ic, primary V and A
+        (:attr:`FaultEvent.uncertainty`); from the settings when not given.
+    voltage_uncertainty : mapping of str to array_like, optional
+        Meter id -> standard deviations (3,) of its magnitudes in `voltages`, V; from the
+        settings for meters not in it.
+    prefault_voltages : mapping of str to float, optional
+        Meter id -> positive-sequence voltage magnitude before the fault, primary V; replaces
+        the power-flow magnitude of that meter's bus in the prediction.
 
     Returns
     -------
@@ -148,8 +169,8 @@ def locate(
         Phasors of the wrong shape or not finite (naming the channel), no fault current, an
         unknown meter id, or magnitudes of the wrong shape.
     FaultLocationError
-        No point of the feeder explains the phasors (for example, the fault is not on this
-        feeder).
+        No point of the feeder explains the phasors as a fault of that kind with a
+        plausible resistance (for example, the fault is not on this feeder).
     """
     before = phasor_set(prefault, "prefault")
     during = phasor_set(fault, "fault")
@@ -163,29 +184,37 @@ def locate(
             reasons.append(
                 f"fault kind {fault_kind} was given but the phasors look like {classified}"
             )
-    measured, used, missing = _magnitudes(feeder, voltages)
-    meter_prefault = _meter_prefault(feeder, prefault_voltages)
-    phases = sum(1 << p for p in fault_kind.phases)
-    section, fraction, resistance, _, mismatch, observed = feeder.kernel.locate(
-        _per_unit(feeder, during),
-        _per_unit(feeder, before),
-        phases,
+    measured, weight, used, missing = _magnitudes(feeder, voltages, voltage_uncertainty)
+    head_during, head_before = _per_unit(feeder, during), _per_unit(feeder, before)
+    section, fraction, resistance, _, score, _, mismatch = feeder.kernel.locate(
+        head_during,
+        head_before,
+        sum(1 << p for p in fault_kind.phases),
         fault_kind.earthed,
         measured,
-        meter_prefault,
+        weight,
+        _meter_prefault(feeder, prefault_voltages),
+        _reactance_weight(feeder, fault_kind, head_during, head_before, uncertainty),
+        1.0 / feeder.settings.sag_scale_sigma**2,
     )
     resistance_ohm = resistance * feeder.impedance_base_ohm
-    keep = np.isfinite(resistance_ohm) & (resistance_ohm >= feeder.settings.min_resistance_ohm)
-    if not keep.any():
+    plausible = np.isfinite(score) & (resistance_ohm >= feeder.settings.min_resistance_ohm)
+    if not plausible.any():
         raise FaultLocationError(
-            f"no point of the feeder of meter {feeder.head_meter.id!r} explains the phasors "
-            f"as a {fault_kind} fault ({section.shape[0]} resistive points, none with a "
-            "plausible fault resistance): the fault may lie elsewhere"
+            f"no point of the feeder of meter {feeder.head_meter.id!r} explains the phasors as "
+            f"a {fault_kind} fault with a plausible fault resistance: the fault may lie elsewhere"
         )
-    candidates = _rank(
-        feeder, section[keep], fraction[keep], resistance_ohm[keep], mismatch[keep], observed[keep]
+    best_score = float(score[plausible].min())
+    chosen = np.flatnonzero(plausible & (score <= best_score + feeder.settings.candidate_chi2))
+    chosen = chosen[np.argsort(score[chosen], kind="stable")]
+    observations = int((~np.isnan(measured)).sum())
+    candidates = tuple(
+        _candidate(
+            feeder, section[c], fraction[c], resistance_ohm[c], score[c], mismatch[c], observations
+        )
+        for c in chosen
     )
-    reasons += _ambiguities(feeder, candidates, mismatch[keep], observed[keep])
+    reasons += _ambiguities(feeder, candidates, observations)
     best = candidates[0]
     if reasons:
         logger.info("fault location of meter %s is ambiguous: %s", feeder.head_meter.id, reasons)
@@ -210,107 +239,167 @@ def _per_unit(feeder: FeederModel, phasors: NDArray[np.complex128]) -> NDArray[n
     return np.ascontiguousarray(to_sequence(rows))
 
 
-def _magnitudes(
-    feeder: FeederModel, voltages: Mapping[str, ArrayLike] | None
-) -> tuple[NDArray[np.float64], tuple[str, ...], tuple[str, ...]]:
-    """Measured magnitudes (m, 3) in p.u. (NaN = missing), meters used, meters missing."""
-    measured = np.full((len(feeder.meters), 3), np.nan)
-    index = {meter: i for i, meter in enumerate(feeder.meters)}
-    for meter_id, values in (voltages or {}).items():
-        feeder.grid.meter(meter_id)
-        row = index.get(meter_id)
-        if row is None:
-            continue
-        array = np.asarray(values, dtype=np.float64)
-        if array.shape != (3,):
+def _reactance_weight(
+    feeder: FeederModel,
+    kind: FaultKind,
+    during: NDArray[np.complex128],
+    before: NDArray[np.complex128],
+    uncertainty: ArrayLike | None,
+) -> float:
+    """One over the variance of the loop reactance, p.u.^-2.
+
+    The loop reactance at the fault is ``Im((dV - Z dI) / I)`` away from its true value, with
+    dV and dI the errors of the head's loop voltage and superimposed loop current and Z the
+    apparent loop impedance at the head (line plus fault); the imaginary part takes half the
+    variance of a circular complex error.
+    """
+    if uncertainty is None:
+        sigma_v = np.full(3, feeder.settings.head_voltage_sigma_pu)
+        sigma_i = np.full(3, feeder.settings.head_current_sigma_a / feeder.current_base_a)
+    else:
+        sigma = np.asarray(uncertainty, dtype=np.float64)
+        if sigma.shape != (len(CHANNELS),) or not np.all(np.isfinite(sigma) & (sigma >= 0)):
             raise InvalidInputError(
-                f"meter {meter_id!r}: voltages must be three phase magnitudes, got shape "
-                f"{array.shape}"
+                f"uncertainty must hold {len(CHANNELS)} finite standard deviations >= 0, got "
+                f"{sigma!r}"
             )
-        usable = np.isfinite(array) & (array >= 0)
-        measured[row] = np.where(usable, array / feeder.meter_voltage_base_v[row], np.nan)
+        sigma_v = sigma[:3] / feeder.voltage_base_v
+        sigma_i = sigma[3:] / feeder.current_base_a
+    voltage = to_phases_row(during[0])
+    current = to_phases_row(during[1] - before[1])
+    phases = list(kind.phases)
+    if len(phases) == 3:
+        v_loop, i_loop = during[0, 1], during[1, 1] - before[1, 1]
+        var_v, var_i = (sigma_v**2).sum() / 9, (sigma_i**2).sum() / 9
+    else:
+        v_loop, i_loop = voltage[phases[0]], current[phases[0]]
+        if len(phases) == 2:
+            v_loop -= voltage[phases[1]]
+            i_loop -= current[phases[1]]
+        var_v, var_i = (sigma_v[phases] ** 2).sum(), (sigma_i[phases] ** 2).sum()
+    z = v_loop / i_loop
+    variance = (var_v + abs(z) ** 2 * var_i) / (2 * abs(i_loop) ** 2)
+    # A floor keeps the weight finite for noise-free inputs.
+    return float(1.0 / max(variance, 1e-24))
+
+
+def to_phases_row(sequence: NDArray[np.complex128]) -> NDArray[np.complex128]:
+    """Phase values (3,) of one sequence row (3,)."""
+    a = np.exp(2j * np.pi / 3)
+    zero, positive, negative = sequence
+    return np.array(
+        [
+            zero + positive + negative,
+            zero + a * a * positive + a * negative,
+            zero + a * positive + a * a * negative,
+        ]
+    )
+
+
+def _magnitudes(
+    feeder: FeederModel,
+    voltages: Mapping[str, ArrayLike] | None,
+    uncertainty: Mapping[str, ArrayLike] | None,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], tuple[str, ...], tuple[str, ...]]:
+    """Measured magnitudes (m, 3) p.u. (NaN = missing), their weights, meters used, missing."""
+    rows = len(feeder.meters)
+    measured = np.full((rows, 3), np.nan)
+    sigma = np.full((rows, 3), feeder.settings.voltage_sigma_pu)
+    base = feeder.meter_voltage_base_v[:, None]
+    for meter_id, values in (voltages or {}).items():
+        row = _meter_row(feeder, meter_id)
+        if row is not None:
+            array = _three(meter_id, "voltages", values)
+            measured[row] = np.where(np.isfinite(array) & (array >= 0), array, np.nan)
+    for meter_id, values in (uncertainty or {}).items():
+        row = _meter_row(feeder, meter_id)
+        if row is not None:
+            array = _three(meter_id, "voltage_uncertainty", values)
+            if not np.all(np.isfinite(array) & (array > 0)):
+                raise InvalidInputError(
+                    f"meter {meter_id!r}: voltage_uncertainty must be > 0, got {array.tolist()}"
+                )
+            sigma[row] = array / base[row, 0]
+    measured /= base
     seen = ~np.isnan(measured).all(axis=1)
     used = tuple(m for m, s in zip(feeder.meters, seen, strict=True) if s)
     missing = tuple(m for m, s in zip(feeder.meters, seen, strict=True) if not s)
-    return measured, used, missing
+    return measured, 1.0 / sigma**2, used, missing
+
+
+def _meter_row(feeder: FeederModel, meter_id: str) -> int | None:
+    """Row of a scoring meter; None for a known meter that cannot score."""
+    row = feeder.meter_row.get(meter_id)
+    if row is None:
+        feeder.grid.meter(meter_id)  # an unknown id is an error, not a silent skip
+    return row
+
+
+def _three(meter_id: str, name: str, values: ArrayLike) -> NDArray[np.float64]:
+    array = np.asarray(values, dtype=np.float64)
+    if array.shape != (3,):
+        raise InvalidInputError(
+            f"meter {meter_id!r}: {name} must hold three phase values, got shape {array.shape}"
+        )
+    return array
 
 
 def _meter_prefault(
-    feeder: FeederModel, prefault_voltages: Mapping[str, ArrayLike] | None
+    feeder: FeederModel, prefault_voltages: Mapping[str, float] | None
 ) -> NDArray[np.complex128]:
     """Model pre-fault voltages of the scoring meters, rescaled to measured magnitudes."""
     result = feeder.meter_prefault.copy()
-    index = {meter: i for i, meter in enumerate(feeder.meters)}
     for meter_id, value in (prefault_voltages or {}).items():
-        feeder.grid.meter(meter_id)
-        row = index.get(meter_id)
-        magnitude = float(np.asarray(value, dtype=np.float64))
+        row = _meter_row(feeder, meter_id)
+        magnitude = float(value)
         if row is None or not np.isfinite(magnitude) or magnitude <= 0:
             continue
         result[row] *= magnitude / feeder.meter_voltage_base_v[row] / abs(result[row])
     return result
 
 
-def _rank(
+def _candidate(
     feeder: FeederModel,
-    section: NDArray[np.int64],
-    fraction: NDArray[np.float64],
-    resistance_ohm: NDArray[np.float64],
-    mismatch: NDArray[np.float64],
-    observed: NDArray[np.int64],
-) -> tuple[Candidate, ...]:
-    """Candidates, best first: by mismatch, then nearest the head (walking order)."""
-    rms = np.where(observed > 0, np.sqrt(mismatch / np.maximum(observed, 1)), np.nan)
-    order = np.lexsort((fraction, section, np.nan_to_num(mismatch, nan=0.0)))
-    candidates = []
-    for c in order:
-        part = feeder.sections[int(section[c])]
-        candidates.append(
-            Candidate(
-                line=part.line,
-                from_bus=part.from_bus,
-                to_bus=part.to_bus,
-                distance_m=float(fraction[c] * part.length_m),
-                resistance_ohm=max(float(resistance_ohm[c]), 0.0),
-                mismatch_pu=float(rms[c]),
-            )
-        )
-    return tuple(candidates)
+    section: int,
+    fraction: float,
+    resistance_ohm: float,
+    score: float,
+    mismatch: float,
+    observations: int,
+) -> Candidate:
+    part = feeder.sections[int(section)]
+    return Candidate(
+        line=part.line,
+        from_bus=part.from_bus,
+        to_bus=part.to_bus,
+        distance_m=float(fraction * part.length_m),
+        resistance_ohm=max(float(resistance_ohm), 0.0),
+        score=float(score),
+        mismatch_pu=float(np.sqrt(mismatch / observations)) if observations else float("nan"),
+    )
 
 
 def _ambiguities(
-    feeder: FeederModel,
-    candidates: tuple[Candidate, ...],
-    mismatch: NDArray[np.float64],
-    observed: NDArray[np.int64],
+    feeder: FeederModel, candidates: tuple[Candidate, ...], observations: int
 ) -> list[str]:
-    """Reasons not to trust the best candidate (an empty list when it stands out)."""
+    """Reasons not to trust the best candidate (none when it stands out)."""
     settings = feeder.settings
     best = candidates[0]
-    distinct = [c for c in candidates[1:] if not _same_point(feeder, best, c)]
-    if int(observed.max(initial=0)) == 0:
-        if distinct:
-            return [
-                f"{len(distinct) + 1} candidate points and no meter voltages to tell them apart"
-            ]
-        return []
     reasons = []
-    sigma = settings.voltage_sigma_pu
-    if best.mismatch_pu > settings.misfit_sigma * sigma:
-        reasons.append(
-            f"even the best candidate misses the meters' voltages by {best.mismatch_pu:.3g} p.u. "
-            f"RMS (more than {settings.misfit_sigma:g} x {sigma:g})"
-        )
-    count = int(observed.max())
-    best_ssr = best.mismatch_pu**2 * count
     close = [
         c
-        for c in distinct
-        if (c.mismatch_pu**2 * count - best_ssr) / sigma**2 < settings.ambiguity_chi2
+        for c in candidates[1:]
+        if c.score - best.score < settings.ambiguity_chi2 and not _same_point(feeder, best, c)
     ]
     if close:
         names = ", ".join(f"{c.from_bus}-{c.to_bus} at {c.distance_m:.0f} m" for c in close)
-        reasons.append(f"the meters' voltages fit {names} about as well")
+        evidence = "the meters' voltages" if observations else "no meter voltages, and the phasors"
+        reasons.append(f"{evidence} fit {names} about as well")
+    if best.score / (observations + 1) > settings.misfit_chi2:
+        reasons.append(
+            f"even the best candidate explains the measurements poorly (score {best.score:.3g} "
+            f"over {observations + 1} observations)"
+        )
     return reasons
 
 

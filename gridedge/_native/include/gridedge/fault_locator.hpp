@@ -6,14 +6,18 @@
 // caller once per topology. For one fault the locator
 //   1. walks the sections from the head carrying the sequence voltage and the current into
 //      each section, for the during-fault and the pre-fault phasors (load compensation);
-//   2. finds on every section each fraction x in [0, 1] where the fault loop is resistive,
-//      Im(V_loop conj(I_loop)) = 0, with I the superimposed fault current at x (Takagi);
-//   3. predicts the sequence voltages at the scoring meters, V_i = V_i,pre - Z_i,f I_f, and
-//      sums the squared differences of the phase-voltage magnitudes from the measured ones.
+//   2. for a point at fraction x of a section computes the voltage there and the fault
+//      current (during minus pre-fault: Takagi's superimposed current);
+//   3. scores the point: the weighted squares of the fault loop's reactance Im(V/I), zero at
+//      a resistive fault, and of the differences between the meters' measured phase-voltage
+//      magnitudes and those predicted with the transfer impedances, V_i,pre - Z_i,f I_f;
+//   4. minimises the score on every section: a uniform grid, then golden-section search
+//      around every grid minimum and every sign change of the reactance.
 // The numpy twin, gridedge/_twin/faultloc.py, evaluates the same formulas in the same order.
 // Plain C++17, no Python.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <complex>
@@ -37,11 +41,21 @@ struct HeadPhasors {
 
 struct FaultCandidate {
   std::int64_t section;
-  double fraction;        // along the section from its sending bus, [0, 1]
-  double resistance;      // fault resistance, p.u.
-  Sequence current;       // sequence currents into the fault, p.u.
-  double mismatch;        // sum of squared magnitude differences at the meters, p.u.^2
-  std::int64_t observed;  // magnitudes in the sum
+  double fraction;    // along the section from its sending bus, [0, 1]
+  double resistance;  // fault resistance, p.u.
+  Sequence current;   // sequence currents into the fault, p.u.
+  double cost;        // the score: weighted squares of reactance and magnitude differences
+  double reactance;   // loop reactance, p.u.
+  double mismatch;    // unweighted sum of squared magnitude differences, p.u.^2
+};
+
+// What the meters measured during the fault, and how much to trust it.
+struct Measurements {
+  const double* magnitude;        // meters x 3 phase-voltage magnitudes, p.u. (NaN = missing)
+  const double* weight;           // meters x 3, one over each magnitude's variance
+  const Complex* meter_prefault;  // meters: positive-sequence pre-fault voltage, p.u.
+  double reactance_weight;        // one over the variance of the loop reactance
+  double scale_weight;            // one over the variance of the sags' common complex scale
 };
 
 class FaultLocator {
@@ -94,12 +108,10 @@ class FaultLocator {
   std::size_t sections() const noexcept { return parent_.size(); }
   std::size_t meters() const noexcept { return meters_; }
 
-  // `measured` holds meters x 3 phase-voltage magnitudes (NaN = missing), `meter_prefault`
-  // the positive-sequence pre-fault voltage of each meter's bus. `phases` has bit p set for
-  // each faulted phase (1 = a, 2 = b, 4 = c).
+  // Every local minimum of the score on every section. `phases` has bit p set for each
+  // faulted phase (1 = a, 2 = b, 4 = c).
   std::vector<FaultCandidate> locate(const HeadPhasors& during, const HeadPhasors& prefault,
-                                     int phases, bool earthed, const double* measured,
-                                     const Complex* meter_prefault) const {
+                                     int phases, bool earthed, const Measurements& meters) const {
     const std::size_t n = sections();
     std::vector<Start> start(n);
     start[0] = Start{{during, prefault}};
@@ -113,24 +125,30 @@ class FaultLocator {
     }
     const Loop loop = loop_of(phases, earthed);
     std::vector<FaultCandidate> found;
-    std::vector<double> values(static_cast<std::size_t>(samples_) + 1);
+    const auto points = static_cast<std::size_t>(samples_) + 1;
+    std::vector<double> cost(points);
+    std::vector<bool> positive(points);
     for (std::size_t k = 0; k < n; ++k) {
-      for (int j = 0; j <= samples_; ++j) {
-        values[j] = residual(k, start[k], grid(j), loop);
+      for (std::size_t j = 0; j < points; ++j) {
+        const Score score = evaluate(k, start[k], grid(j), loop, meters);
+        cost[j] = score.cost;
+        positive[j] = score.reactance >= 0;
       }
-      for (int j = 0; j < samples_; ++j) {
-        const bool low_positive = values[j] >= 0;
-        if (low_positive == (values[j + 1] >= 0)) continue;
-        double low = grid(j), high = grid(j + 1);
-        for (int step = 0; step < iterations_; ++step) {
-          const double middle = 0.5 * (low + high);
-          if ((residual(k, start[k], middle, loop) >= 0) == low_positive) {
-            low = middle;
-          } else {
-            high = middle;
-          }
+      const std::size_t first = found.size();
+      for (std::size_t j = 0; j < points; ++j) {
+        // Around every grid minimum, then across a sign change of the reactance (a sharp
+        // minimum may hide between two grid points).
+        const bool lowest =
+            (j == 0 || cost[j] <= cost[j - 1]) && (j + 1 == points || cost[j] <= cost[j + 1]);
+        if (lowest) {
+          const double x = golden(k, start[k], grid(j == 0 ? 0 : j - 1),
+                                  grid(j + 1 == points ? j : j + 1), loop, meters);
+          keep(found, first, k, start[k], x, loop, meters);
         }
-        found.push_back(candidate(k, start[k], 0.5 * (low + high), loop, measured, meter_prefault));
+        if (j + 1 < points && positive[j] != positive[j + 1]) {
+          const double x = golden(k, start[k], grid(j), grid(j + 1), loop, meters);
+          keep(found, first, k, start[k], x, loop, meters);
+        }
       }
     }
     return found;
@@ -149,17 +167,37 @@ class FaultLocator {
     double factor = 1.0;          // loop resistance to fault resistance
   };
 
-  double grid(int j) const { return static_cast<double>(j) / samples_; }
+  struct Score {
+    double cost;
+    double reactance;
+  };
 
-  static Complex phase(const Sequence& sequence, int p) {
-    // Rows of the sequence-to-phase matrix: a = 1 + 1 + 1, b = 1 + a^2 + a, c = 1 + a + a^2.
+  static constexpr double kGolden = 0.6180339887498949;
+  static constexpr double kSamePoint = 1e-6;  // minima of one section closer are one candidate
+  static constexpr double kTiny = 1e-12;      // floor of a predicted magnitude, p.u.
+
+  double grid(std::size_t j) const { return static_cast<double>(j) / samples_; }
+
+  // Plain complex division: the library's guards against overflow and infinities that cannot
+  // occur here, at several times the cost (magnitudes likewise use sqrt(norm), not hypot).
+  static Complex divide(const Complex& a, const Complex& b) {
+    return a * std::conj(b) / std::norm(b);
+  }
+
+  // Entry (p, s) of the sequence-to-phase matrix: rows a = 1, 1, 1; b = 1, a^2, a;
+  // c = 1, a, a^2.
+  static Complex to_phase(int p, int s) {
     static const Complex a = std::polar(1.0, 2.0 * std::acos(-1.0) / 3.0);
-    static const std::array<std::array<Complex, 3>, 3> to_phase{
+    static const std::array<std::array<Complex, 3>, 3> matrix{
         {{Complex(1.0), Complex(1.0), Complex(1.0)},
          {Complex(1.0), a * a, a},
          {Complex(1.0), a, a * a}}};
+    return matrix[p][s];
+  }
+
+  static Complex phase(const Sequence& sequence, int p) {
     Complex sum = 0.0;
-    for (int s = 0; s < 3; ++s) sum += to_phase[p][s] * sequence[s];
+    for (int s = 0; s < 3; ++s) sum += to_phase(p, s) * sequence[s];
     return sum;
   }
 
@@ -207,7 +245,7 @@ class FaultLocator {
         const Complex rest_series = series_[3 * k + s] * (1.0 - x);
         const Complex rest_shunt = half_shunt_[3 * k + s] * (1.0 - x);
         const Complex terminal = rest_shunt + end_[3 * k + s];
-        const Complex beyond = rest_shunt + terminal / (1.0 + rest_series * terminal);
+        const Complex beyond = rest_shunt + divide(terminal, 1.0 + rest_series * terminal);
         fault_current[set][s] = at.current[s] - beyond * at.voltage[s];
       }
       if (set == 0) point.voltage = at.voltage;
@@ -216,38 +254,115 @@ class FaultLocator {
     return point;
   }
 
-  double residual(std::size_t k, const Start& start, double x, const Loop& loop) const {
-    const auto [v, i] = loop_quantities(fault_point(k, start, x), loop);
-    return (v * std::conj(i)).imag();
-  }
-
-  FaultCandidate candidate(std::size_t k, const Start& start, double x, const Loop& loop,
-                           const double* measured, const Complex* meter_prefault) const {
-    const Point point = fault_point(k, start, x);
-    const auto [v, i] = loop_quantities(point, loop);
-    FaultCandidate result{
-        static_cast<std::int64_t>(k), x, loop.factor * (v / i).real(), point.current, 0.0, 0};
-    const std::size_t near = static_cast<std::size_t>(from_end_[k]);
+  // For every measured magnitude, the predicted one's residual and its slopes with respect
+  // to the real and imaginary parts of a common complex scale of the predicted sags:
+  // visit(m, p, residual, slope_u, slope_v).
+  template <typename Visit>
+  void sags(std::size_t k, double x, const Sequence& current, const Measurements& meters,
+            Visit&& visit) const {
+    const auto near = static_cast<std::size_t>(from_end_[k]);
     const bool closed = to_end_[k] >= 0;
     const std::size_t far = closed ? static_cast<std::size_t>(to_end_[k]) : near;
     const double share = closed ? x : 0.0;
     for (std::size_t m = 0; m < meters_; ++m) {
-      Sequence predicted;
+      Sequence drop;
       for (int s = 0; s < 3; ++s) {
         const std::size_t row = (static_cast<std::size_t>(s) * meters_ + m) * ends_;
         const Complex z = (1.0 - share) * transfer_[row + near] + share * transfer_[row + far];
-        predicted[s] = -z * point.current[s];
+        drop[s] = z * current[s];
       }
-      predicted[1] += meter_prefault[m];
       for (int p = 0; p < 3; ++p) {
-        const double value = measured[3 * m + p];
-        if (std::isnan(value)) continue;
-        const double difference = std::abs(phase(predicted, p)) - value;
-        result.mismatch += difference * difference;
-        ++result.observed;
+        const double measured = meters.magnitude[3 * m + p];
+        if (std::isnan(measured)) continue;
+        const Complex sag = phase(drop, p);
+        const Complex voltage = to_phase(p, 1) * meters.meter_prefault[m] - sag;
+        const double magnitude = std::max(std::sqrt(std::norm(voltage)), kTiny);
+        const Complex product = std::conj(voltage) * sag / magnitude;
+        visit(m, p, magnitude - measured, -product.real(), product.imag());
       }
     }
+  }
+
+  struct SagFit {
+    double cost;      // weighted squares at the fitted scale, prior included
+    double mismatch;  // unweighted squares at the fitted scale
+  };
+
+  // The sags' common scale 1 + u + jv is a nuisance parameter with prior variance
+  // 1 / scale_weight; linearised, its least-squares fit is a 2 x 2 solve.
+  SagFit fit_sags(std::size_t k, double x, const Sequence& current, const Measurements& meters,
+                  bool with_mismatch) const {
+    double saa = meters.scale_weight, sab = 0.0, sbb = meters.scale_weight;
+    double sar = 0.0, sbr = 0.0, srr = 0.0;
+    sags(k, x, current, meters, [&](std::size_t m, int p, double r, double a, double b) {
+      const double w = meters.weight[3 * m + p];
+      saa += w * a * a;
+      sab += w * a * b;
+      sbb += w * b * b;
+      sar += w * a * r;
+      sbr += w * b * r;
+      srr += w * r * r;
+    });
+    const double determinant = saa * sbb - sab * sab;
+    const double u = (sab * sbr - sbb * sar) / determinant;
+    const double v = (sab * sar - saa * sbr) / determinant;
+    SagFit result{srr + u * sar + v * sbr, 0.0};
+    if (with_mismatch) {
+      sags(k, x, current, meters, [&](std::size_t, int, double r, double a, double b) {
+        const double fitted = r + a * u + b * v;
+        result.mismatch += fitted * fitted;
+      });
+    }
     return result;
+  }
+
+  Score evaluate(std::size_t k, const Start& start, double x, const Loop& loop,
+                 const Measurements& meters) const {
+    const Point point = fault_point(k, start, x);
+    const auto [v, i] = loop_quantities(point, loop);
+    const double reactance = divide(v, i).imag();
+    const double cost = meters.reactance_weight * reactance * reactance +
+                        fit_sags(k, x, point.current, meters, false).cost;
+    return Score{cost, reactance};
+  }
+
+  double golden(std::size_t k, const Start& start, double a, double b, const Loop& loop,
+                const Measurements& meters) const {
+    double c = b - kGolden * (b - a), d = a + kGolden * (b - a);
+    double fc = evaluate(k, start, c, loop, meters).cost;
+    double fd = evaluate(k, start, d, loop, meters).cost;
+    for (int step = 0; step < iterations_; ++step) {
+      if (fc < fd) {
+        b = d;
+        d = c;
+        fd = fc;
+        c = b - kGolden * (b - a);
+        fc = evaluate(k, start, c, loop, meters).cost;
+      } else {
+        a = c;
+        c = d;
+        fc = fd;
+        d = a + kGolden * (b - a);
+        fd = evaluate(k, start, d, loop, meters).cost;
+      }
+    }
+    return 0.5 * (a + b);
+  }
+
+  // Appends the minimum at x of section k unless this section already has one there.
+  void keep(std::vector<FaultCandidate>& found, std::size_t first, std::size_t k,
+            const Start& start, double x, const Loop& loop, const Measurements& meters) const {
+    for (std::size_t c = first; c < found.size(); ++c) {
+      if (std::abs(found[c].fraction - x) < kSamePoint) return;
+    }
+    const Point point = fault_point(k, start, x);
+    const auto [v, i] = loop_quantities(point, loop);
+    const Complex ratio = divide(v, i);
+    const SagFit sag = fit_sags(k, x, point.current, meters, true);
+    const double reactance = ratio.imag();
+    found.push_back(FaultCandidate{
+        static_cast<std::int64_t>(k), x, loop.factor * ratio.real(), point.current,
+        meters.reactance_weight * reactance * reactance + sag.cost, reactance, sag.mismatch});
   }
 
   std::vector<std::int64_t> parent_;
