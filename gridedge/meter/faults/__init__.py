@@ -9,12 +9,16 @@
 """
 
 from gridedge.meter.faults.classification import ClassificationSettings, classify
+from gridedge.meter.faults.detection import DetectionSettings, FaultDetector, FaultEvent
 from gridedge.meter.faults.feeder import FeederModel, LocationSettings, Section
 from gridedge.meter.faults.location import Candidate, FaultLocation, locate
 
 __all__ = [
     "Candidate",
     "ClassificationSettings",
+    "DetectionSettings",
+    "FaultDetector",
+    "FaultEvent",
     "FaultLocation",
     "FeederModel",
     "LocationSettings",

@@ -25,10 +25,11 @@ high fault resistance X(x) moves little along the section and the sags pin the f
 a bolted fault X(x) is sharp. The lowest minimum is the location; the others are the
 candidates.
 
-The result is flagged ambiguous - never silently confident - when a distinct candidate scores
-within ``ambiguity_chi2`` of the best (several laterals at one electrical distance and no
-meter to tell them apart, for example), when even the best one does not explain the
-measurements, or when the given fault kind does not match the phasors.
+The result is flagged ambiguous - never silently confident - when a candidate on another
+section (and not at the same bus) scores within ``ambiguity_chi2`` of the best (several
+laterals at one electrical distance and no meter to tell them apart, for example), when even
+the best one does not explain the measurements, or when the given fault kind does not match
+the phasors.
 """
 
 import logging
@@ -386,10 +387,13 @@ def _ambiguities(
     settings = feeder.settings
     best = candidates[0]
     reasons = []
+    # Points of the best section only refine the distance; another section is another answer.
     close = [
         c
         for c in candidates[1:]
-        if c.score - best.score < settings.ambiguity_chi2 and not _same_point(feeder, best, c)
+        if c.score - best.score < settings.ambiguity_chi2
+        and c.line != best.line
+        and not _same_point(feeder, best, c)
     ]
     if close:
         names = ", ".join(f"{c.from_bus}-{c.to_bus} at {c.distance_m:.0f} m" for c in close)
