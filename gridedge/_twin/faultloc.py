@@ -11,7 +11,7 @@ For one fault the kernel
    admittance times the bus voltage: the load compensation);
 2. for a point at fraction x of a section, computes the voltage there and the fault current:
    what arrives at x minus what the feeder beyond x draws, during the fault minus before it
-   (Takagi's superimposed current);
+   (Takagi's superimposed current), kept to the phases the fault kind involves;
 3. scores the point with a weighted sum of squares: the reactance of the fault loop,
    ``Im(V_loop / I_loop)``, which is zero at the fault (the fault is a resistance), and the
    differences between the phase-voltage magnitudes the other meters measured and those
@@ -29,6 +29,7 @@ from gridedge.errors import InvalidInputError
 
 _A = np.exp(2j * np.pi / 3)
 _TO_PHASE = np.array([[1, 1, 1], [1, _A * _A, _A], [1, _A, _A * _A]])
+_TO_SEQUENCE = np.array([[1, 1, 1], [1, _A, _A * _A], [1, _A * _A, _A]]) / 3
 _GOLDEN = 0.6180339887498949
 _TINY = 1e-12
 """Floor of a predicted magnitude, p.u. (a bolted fault at a meter's bus predicts zero)."""
@@ -178,7 +179,7 @@ class FeederKernel:
             Fault resistance, p.u. (between the phases for a two-phase fault without earth,
             phase to earth or to the star point otherwise).
         current : ndarray of complex128, shape (k, 3)
-            Sequence currents into the fault, p.u.
+            Sequence currents into the fault, p.u., reduced to what the fault kind lets flow.
         cost : ndarray of float64, shape (k,)
             The score: weighted squares of the reactance and of the magnitude differences,
             minimised over the sags' common scale.
@@ -289,6 +290,7 @@ class _Problem:
         """Score and loop reactance at each point; with `full`, everything ``locate`` returns."""
         kernel = self.kernel
         voltage, current = self._fault_point(sections, x)
+        current = _project(current, self.phases, self.earthed)
         v_loop, i_loop, factor = _loop(voltage, current, self.phases, self.earthed)
         ratio = v_loop / i_loop
         reactance = ratio.imag
@@ -381,6 +383,27 @@ def _along(
     through = i - half_shunt * v
     far = v - series * through
     return far, through - half_shunt * far
+
+
+def _project(current: NDArray[np.complex128], phases: int, earthed: bool) -> NDArray[np.complex128]:
+    """Sequence fault currents (k, 3) reduced to what the fault kind lets flow.
+
+    Nothing flows in a healthy phase, the two currents of a two-phase fault without earth
+    cancel, and a three-phase fault draws the positive sequence only: measurement noise in
+    the other components would otherwise sag the predicted voltages unevenly.
+    """
+    faulted = [p for p in range(3) if phases >> p & 1]
+    if len(faulted) == 3:
+        kept = np.zeros_like(current)
+        kept[:, 1] = current[:, 1]
+        return kept
+    phase = current @ _TO_PHASE.T
+    kept = np.zeros_like(phase)
+    kept[:, faulted] = phase[:, faulted]
+    if len(faulted) == 2 and not earthed:
+        half = 0.5 * (phase[:, faulted[0]] - phase[:, faulted[1]])
+        kept[:, faulted[0]], kept[:, faulted[1]] = half, -half
+    return kept @ _TO_SEQUENCE.T
 
 
 def _loop(

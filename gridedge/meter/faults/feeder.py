@@ -161,6 +161,8 @@ class FeederModel:
     head_meter : gridedge.grid.Meter
     sections : tuple of Section
         In walking order (each after the section feeding it).
+    parents : tuple of int
+        Position in `sections` of the section feeding each one (-1 for the head section).
     meters : tuple of str
         Ids of the meters whose voltages can be scored: every meter in the head meter's
         island except the head meter, in grid order.
@@ -216,6 +218,7 @@ class FeederModel:
         self.current_base_a = float(net.current_base_a(np.array([head_node]))[0])
         self.impedance_base_ohm = net.impedance_base_ohm(head_node)
         self.sections, arrays, end_nodes = self._sections(tree)
+        self.parents = tuple(int(p) for p in arrays[0])
         topo = topology.of(grid, switch_states)
         island = topo.island_of[meter.bus]
         self.meters = tuple(m.id for m in grid.meters if m.id != meter.id and m.bus in island.buses)

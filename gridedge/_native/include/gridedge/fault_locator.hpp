@@ -163,6 +163,8 @@ class FaultLocator {
     Sequence current;  // superimposed fault current
   };
   struct Loop {
+    int phases = 7;               // the fault kind: faulted phases as bits
+    bool earthed = false;         // and earth
     int first = -1, second = -1;  // faulted phases; both -1 for a three-phase fault
     double factor = 1.0;          // loop resistance to fault resistance
   };
@@ -203,15 +205,46 @@ class FaultLocator {
 
   static Loop loop_of(int phases, bool earthed) {
     Loop loop;
+    loop.phases = phases;
+    loop.earthed = earthed;
     int count = 0;
     for (int p = 0; p < 3; ++p) {
       if (!(phases >> p & 1)) continue;
       (count == 0 ? loop.first : loop.second) = p;
       ++count;
     }
-    if (count == 3) return Loop{};
+    if (count == 3) return Loop{phases, earthed};
     if (count == 2 && !earthed) loop.factor = 2.0;
     return loop;
+  }
+
+  // Sequence fault currents reduced to what the fault kind lets flow: nothing in a healthy
+  // phase, opposite currents in a two-phase fault without earth, the positive sequence only
+  // in a three-phase fault (noise in the other components would sag the predicted voltages
+  // unevenly).
+  static Sequence project(const Sequence& current, int phases, bool earthed) {
+    if (phases == 7) return Sequence{Complex(0.0), current[1], Complex(0.0)};
+    std::array<Complex, 3> phase_current{};
+    int first = -1, second = -1;
+    for (int p = 0; p < 3; ++p) {
+      if (!(phases >> p & 1)) continue;
+      phase_current[p] = phase(current, p);
+      (first < 0 ? first : second) = p;
+    }
+    if (second >= 0 && !earthed) {
+      const Complex half = 0.5 * (phase_current[first] - phase_current[second]);
+      phase_current[first] = half;
+      phase_current[second] = -half;
+    }
+    // Back to sequences: row s of the phase-to-sequence matrix is the conjugate of column s
+    // of the sequence-to-phase one, over 3.
+    Sequence result;
+    for (int s = 0; s < 3; ++s) {
+      Complex sum = 0.0;
+      for (int p = 0; p < 3; ++p) sum += std::conj(to_phase(p, s)) * phase_current[p];
+      result[s] = sum / 3.0;
+    }
+    return result;
   }
 
   static std::pair<Complex, Complex> loop_quantities(const Point& point, const Loop& loop) {
@@ -236,7 +269,7 @@ class FaultLocator {
     return far;
   }
 
-  Point fault_point(std::size_t k, const Start& start, double x) const {
+  Point fault_point(std::size_t k, const Start& start, double x, const Loop& loop) const {
     Point point;
     std::array<Sequence, 2> fault_current;
     for (int set = 0; set < 2; ++set) {
@@ -250,7 +283,9 @@ class FaultLocator {
       }
       if (set == 0) point.voltage = at.voltage;
     }
-    for (int s = 0; s < 3; ++s) point.current[s] = fault_current[0][s] - fault_current[1][s];
+    Sequence superimposed;
+    for (int s = 0; s < 3; ++s) superimposed[s] = fault_current[0][s] - fault_current[1][s];
+    point.current = project(superimposed, loop.phases, loop.earthed);
     return point;
   }
 
@@ -318,7 +353,7 @@ class FaultLocator {
 
   Score evaluate(std::size_t k, const Start& start, double x, const Loop& loop,
                  const Measurements& meters) const {
-    const Point point = fault_point(k, start, x);
+    const Point point = fault_point(k, start, x, loop);
     const auto [v, i] = loop_quantities(point, loop);
     const double reactance = divide(v, i).imag();
     const double cost = meters.reactance_weight * reactance * reactance +
@@ -355,7 +390,7 @@ class FaultLocator {
     for (std::size_t c = first; c < found.size(); ++c) {
       if (std::abs(found[c].fraction - x) < kSamePoint) return;
     }
-    const Point point = fault_point(k, start, x);
+    const Point point = fault_point(k, start, x, loop);
     const auto [v, i] = loop_quantities(point, loop);
     const Complex ratio = divide(v, i);
     const SagFit sag = fit_sags(k, x, point.current, meters, true);
