@@ -143,12 +143,15 @@ class Campaign:
         Fault duration until the protection clears it, s.
     max_resistance_ohm : float
         Fault resistances are drawn uniformly from 0 to this.
+    daq : DaqSettings
+        The sensors and DAQ of every meter (12 bits by default, as in the paper).
     """
 
     fs: float = 3200.0
     inception_s: float = 0.7
     clearing_s: float = 0.2
     max_resistance_ohm: float = 20.0
+    daq: DaqSettings = field(default_factory=DaqSettings)
 
 
 def draw(case: Case, grid: Grid, count: int, seed: int, campaign: Campaign) -> list[Fault]:
@@ -211,7 +214,7 @@ def _one(
         grid,
         events,
         WaveformSettings(fs=campaign.fs, duration_s=duration, seed=seed),
-        DaqSettings(),
+        campaign.daq,
     )
     frames = {
         meter: _frames(simulation, meter, campaign.fs)
