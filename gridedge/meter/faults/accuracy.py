@@ -25,7 +25,7 @@ from gridedge.grid import FaultKind, Grid, Meter
 from gridedge.grid.cases import ieee33, turin
 from gridedge.grid.daq import DaqSettings
 from gridedge.grid.waveform import FaultClearance, FaultInception, Simulation, WaveformSettings
-from gridedge.meter.faults.detection import DetectionSettings, FaultDetector
+from gridedge.meter.faults.detection import DetectionSettings, FaultDetector, FaultEvent
 from gridedge.meter.faults.feeder import FeederModel
 from gridedge.meter.faults.location import FaultLocation, locate
 from gridedge.meter.phasor import Frames, PhasorEstimator
@@ -197,9 +197,30 @@ def run(
     return outcomes
 
 
-def _one(
+@dataclass(frozen=True)
+class Measured:
+    """What the head meter and the downstream meters measured of one fault.
+
+    Attributes
+    ----------
+    event : FaultEvent or None
+        The head meter's detector event; None when it detected nothing.
+    voltages : dict of str to ndarray
+        Downstream meter -> mean phase-voltage magnitudes (3,) over the event's during-fault
+        frames, V.
+    voltage_uncertainty : dict of str to ndarray
+        Their standard errors (3,), V, for the meters with two frames or more.
+    """
+
+    event: FaultEvent | None
+    voltages: dict[str, NDArray[np.float64]]
+    voltage_uncertainty: dict[str, NDArray[np.float64]]
+
+
+def measure(
     grid: Grid, case: Case, feeder: FeederModel, fault: Fault, campaign: Campaign, seed: int
-) -> Outcome:
+) -> Measured:
+    """Simulate one fault and return what the meters of its feeder report."""
     line = grid.line(fault.line)
     fraction = fault.distance_m / (line.length_km * 1e3)
     if line.from_bus != fault.from_bus:
@@ -222,12 +243,10 @@ def _one(
     }
     estimator = PhasorEstimator(campaign.fs)
     detector = FaultDetector.for_meter(grid, feeder.head_meter.id, estimator, case.detection)
-    events_seen = detector.push(frames[feeder.head_meter.id])
-    if not events_seen:
-        return Outcome(fault, False, None, None, "not detected", math.nan)
-    event = events_seen[0]
-    if event.fault_frames == 0:
-        return Outcome(fault, True, event.kind, None, "no clean fault frame", math.nan)
+    detected = detector.push(frames[feeder.head_meter.id])
+    if not detected:
+        return Measured(None, {}, {})
+    event = detected[0]
     period = 1.0 / estimator.reporting_rate
     window = (event.time - (event.fault_frames - 0.5) * period, event.time + 0.5 * period)
     voltages, sigmas = {}, {}
@@ -235,14 +254,26 @@ def _one(
         voltages[meter], sigma = _report(frames[meter], window)
         if sigma is not None:
             sigmas[meter] = sigma
+    return Measured(event, voltages, sigmas)
+
+
+def _one(
+    grid: Grid, case: Case, feeder: FeederModel, fault: Fault, campaign: Campaign, seed: int
+) -> Outcome:
+    measured = measure(grid, case, feeder, fault, campaign, seed)
+    event = measured.event
+    if event is None:
+        return Outcome(fault, False, None, None, "not detected", math.nan)
+    if event.fault_frames == 0:
+        return Outcome(fault, True, event.kind, None, "no clean fault frame", math.nan)
     try:
         location = locate(
             feeder,
             event.prefault,
             event.fault,
-            voltages,
+            measured.voltages,
             uncertainty=event.uncertainty,
-            voltage_uncertainty=sigmas,
+            voltage_uncertainty=measured.voltage_uncertainty,
         )
     except GridedgeError as exc:
         return Outcome(fault, True, event.kind, None, str(exc), math.nan)
