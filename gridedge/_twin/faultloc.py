@@ -237,8 +237,9 @@ class FeederKernel:
         # reactance (a sharp minimum may hide between two grid points).
         padded = np.pad(cost, ((0, 0), (1, 1)), constant_values=np.inf)
         lowest = (padded[:, 1:-1] <= padded[:, :-2]) & (padded[:, 1:-1] <= padded[:, 2:])
+        # A sign change next to a grid minimum lies inside that minimum's interval already.
         change = np.zeros((n, samples + 1), dtype=bool)
-        change[:, :-1] = positive[:, :-1] != positive[:, 1:]
+        change[:, :-1] = (positive[:, :-1] != positive[:, 1:]) & ~lowest[:, :-1] & ~lowest[:, 1:]
         section, low, high = [], [], []
         for k, j, kind in sorted(
             [(k, j, 0) for k, j in zip(*np.nonzero(lowest), strict=True)]

@@ -42,7 +42,7 @@ from numpy.typing import ArrayLike, NDArray
 from gridedge.channels import CHANNELS
 from gridedge.errors import FaultLocationError, InvalidInputError
 from gridedge.grid import FaultKind
-from gridedge.grid.sequence import to_sequence
+from gridedge.grid.sequence import to_phases, to_sequence
 from gridedge.meter.faults.classification import classify, phasor_set
 from gridedge.meter.faults.feeder import FeederModel
 
@@ -266,8 +266,8 @@ def _reactance_weight(
             )
         sigma_v = sigma[:3] / feeder.voltage_base_v
         sigma_i = sigma[3:] / feeder.current_base_a
-    voltage = to_phases_row(during[0])
-    current = to_phases_row(during[1] - before[1])
+    voltage = to_phases(during[0])
+    current = to_phases(during[1] - before[1])
     phases = list(kind.phases)
     if len(phases) == 3:
         v_loop, i_loop = during[0, 1], during[1, 1] - before[1, 1]
@@ -284,65 +284,58 @@ def _reactance_weight(
     return float(1.0 / max(variance, 1e-24))
 
 
-def to_phases_row(sequence: NDArray[np.complex128]) -> NDArray[np.complex128]:
-    """Phase values (3,) of one sequence row (3,)."""
-    a = np.exp(2j * np.pi / 3)
-    zero, positive, negative = sequence
-    return np.array(
-        [
-            zero + positive + negative,
-            zero + a * a * positive + a * negative,
-            zero + a * positive + a * a * negative,
-        ]
-    )
-
-
 def _magnitudes(
     feeder: FeederModel,
     voltages: Mapping[str, ArrayLike] | None,
     uncertainty: Mapping[str, ArrayLike] | None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], tuple[str, ...], tuple[str, ...]]:
     """Measured magnitudes (m, 3) p.u. (NaN = missing), their weights, meters used, missing."""
-    rows = len(feeder.meters)
-    measured = np.full((rows, 3), np.nan)
-    sigma = np.full((rows, 3), feeder.settings.voltage_sigma_pu)
     base = feeder.meter_voltage_base_v[:, None]
-    for meter_id, values in (voltages or {}).items():
-        row = _meter_row(feeder, meter_id)
-        if row is not None:
-            array = _three(meter_id, "voltages", values)
-            measured[row] = np.where(np.isfinite(array) & (array >= 0), array, np.nan)
-    for meter_id, values in (uncertainty or {}).items():
-        row = _meter_row(feeder, meter_id)
-        if row is not None:
-            array = _three(meter_id, "voltage_uncertainty", values)
-            if not np.all(np.isfinite(array) & (array > 0)):
-                raise InvalidInputError(
-                    f"meter {meter_id!r}: voltage_uncertainty must be > 0, got {array.tolist()}"
-                )
-            sigma[row] = array / base[row, 0]
-    measured /= base
+    measured = np.full((len(feeder.meters), 3), np.nan)
+    rows, values = _per_meter(feeder, voltages, "voltages")
+    measured[rows] = np.where(np.isfinite(values) & (values >= 0), values, np.nan) / base[rows]
+    sigma = np.full((len(feeder.meters), 3), feeder.settings.voltage_sigma_pu)
+    rows, values = _per_meter(feeder, uncertainty, "voltage_uncertainty")
+    if not np.all(np.isfinite(values) & (values > 0)):
+        raise InvalidInputError(
+            f"voltage_uncertainty must be finite and > 0, got {values.tolist()}"
+        )
+    sigma[rows] = values / base[rows]
     seen = ~np.isnan(measured).all(axis=1)
     used = tuple(m for m, s in zip(feeder.meters, seen, strict=True) if s)
     missing = tuple(m for m, s in zip(feeder.meters, seen, strict=True) if not s)
     return measured, 1.0 / sigma**2, used, missing
 
 
+def _per_meter(
+    feeder: FeederModel, values: Mapping[str, ArrayLike] | None, name: str
+) -> tuple[list[int], NDArray[np.float64]]:
+    """Rows of the scoring meters in `values` and their three phase values (k, 3).
+
+    Meters that cannot score (outside the island, the head meter) are left out; an unknown
+    meter id is an error, not a silent skip.
+    """
+    rows, kept = [], []
+    for meter_id, value in (values or {}).items():
+        row = _meter_row(feeder, meter_id)
+        if row is None:
+            continue
+        array = np.asarray(value, dtype=np.float64)
+        if array.shape != (3,):
+            raise InvalidInputError(
+                f"meter {meter_id!r}: {name} must hold three phase values, got shape {array.shape}"
+            )
+        rows.append(row)
+        kept.append(array)
+    return rows, np.array(kept, dtype=np.float64).reshape(-1, 3)
+
+
 def _meter_row(feeder: FeederModel, meter_id: str) -> int | None:
     """Row of a scoring meter; None for a known meter that cannot score."""
     row = feeder.meter_row.get(meter_id)
     if row is None:
-        feeder.grid.meter(meter_id)  # an unknown id is an error, not a silent skip
+        feeder.grid.meter(meter_id)
     return row
-
-
-def _three(meter_id: str, name: str, values: ArrayLike) -> NDArray[np.float64]:
-    array = np.asarray(values, dtype=np.float64)
-    if array.shape != (3,):
-        raise InvalidInputError(
-            f"meter {meter_id!r}: {name} must hold three phase values, got shape {array.shape}"
-        )
-    return array
 
 
 def _meter_prefault(

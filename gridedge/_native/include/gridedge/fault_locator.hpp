@@ -127,7 +127,7 @@ class FaultLocator {
     std::vector<FaultCandidate> found;
     const auto points = static_cast<std::size_t>(samples_) + 1;
     std::vector<double> cost(points);
-    std::vector<bool> positive(points);
+    std::vector<bool> positive(points), lowest(points);
     for (std::size_t k = 0; k < n; ++k) {
       for (std::size_t j = 0; j < points; ++j) {
         const Score score = evaluate(k, start[k], grid(j), loop, meters);
@@ -136,16 +136,18 @@ class FaultLocator {
       }
       const std::size_t first = found.size();
       for (std::size_t j = 0; j < points; ++j) {
-        // Around every grid minimum, then across a sign change of the reactance (a sharp
-        // minimum may hide between two grid points).
-        const bool lowest =
+        lowest[j] =
             (j == 0 || cost[j] <= cost[j - 1]) && (j + 1 == points || cost[j] <= cost[j + 1]);
-        if (lowest) {
+      }
+      for (std::size_t j = 0; j < points; ++j) {
+        // Around every grid minimum, then across a sign change of the reactance (a sharp
+        // minimum may hide between two grid points) unless a grid minimum's interval holds it.
+        if (lowest[j]) {
           const double x = golden(k, start[k], grid(j == 0 ? 0 : j - 1),
                                   grid(j + 1 == points ? j : j + 1), loop, meters);
           keep(found, first, k, start[k], x, loop, meters);
         }
-        if (j + 1 < points && positive[j] != positive[j + 1]) {
+        if (j + 1 < points && positive[j] != positive[j + 1] && !lowest[j] && !lowest[j + 1]) {
           const double x = golden(k, start[k], grid(j), grid(j + 1), loop, meters);
           keep(found, first, k, start[k], x, loop, meters);
         }
