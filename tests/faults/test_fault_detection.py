@@ -64,6 +64,13 @@ def normal_hour(seed: int) -> Frames:
     return Frames(time, phasor, frequency, np.zeros(n), valid)
 
 
+def steady(n: int, current: float = 20.0) -> Frames:
+    """`n` frames of a balanced feeder head at nominal voltage, from time 0."""
+    phases = np.array([1, A * A, A])
+    phasor = np.concatenate([NOMINAL * phases, current * phases])[None, :].repeat(n, axis=0)
+    return Frames(np.arange(n) / RATE, phasor, np.full(n, 50.0), np.zeros(n), np.ones(n, bool))
+
+
 @pytest.mark.parametrize(("confirm", "alarms"), [(3, False), (1, True)])
 def test_an_hour_of_normal_operation_raises_no_fault(confirm, alarms) -> None:
     frames = normal_hour(7)
@@ -218,15 +225,7 @@ def test_settings_are_checked_and_loaded_from_the_environment() -> None:
     with pytest.raises(ConfigurationError, match="span_s"):
         FaultDetector(NOMINAL, window_s=0.03, span_s=0.02)
     detector = FaultDetector(NOMINAL)
-    frames = normal_hour(1)
-    rows = slice(0, 10)
-    block = Frames(
-        frames.time[rows],
-        frames.phasor[rows],
-        frames.frequency[rows],
-        frames.rocof[rows],
-        frames.valid[rows],
-    )
+    block = steady(10)
     detector.push(block)
     with pytest.raises(InvalidInputError, match="increase"):
         detector.push(block)

@@ -9,7 +9,7 @@ import pytest
 from fault_helpers import magnitudes, meter_phasors
 
 from gridedge.errors import FaultLocationError, InvalidInputError
-from gridedge.grid import FaultKind, FaultStudy, fault
+from gridedge.grid import FaultKind, FaultStudy, Meter, fault
 from gridedge.grid.cases import turin
 from gridedge.meter.faults import FeederModel, LocationSettings, locate
 from gridedge.meter.faults.accuracy import ieee33_metered
@@ -140,6 +140,22 @@ def test_missing_meter_data_uses_what_there_is(grid, feeders) -> None:
     blind = located(grid, feeder, "F1-04", 0.55, "b-c-g", 8.0, voltages={})
     assert blind.line == "F1-04"
     assert blind.meters_used == ()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_meters_behind_a_dyn11_transformer_score_with_magnitudes(grid, kind) -> None:
+    # A voltage-only meter on the LV busbar of SS04 sees the MV sag shifted by 30 degrees and
+    # without its zero sequence; the transfer impedances carry both.
+    lv_meter = Meter("LV4", "SS04-LV", channels=("Va", "Vb", "Vc"))
+    metered = grid.with_elements(meters=[*grid.meters, lv_meter])
+    feeder = FeederModel(metered, "M1")
+    result = fault(metered, "F1-04", 0.6, kind, 3.0)
+    voltages = magnitudes(metered, result, ["LV4"])
+    located_fault = located(metered, feeder, "F1-04", 0.6, kind, 3.0, voltages=voltages)
+    assert located_fault.meters_used == ("LV4",)
+    assert located_fault.line == "F1-04"
+    assert located_fault.distance_m == pytest.approx(0.6 * 220, abs=TOLERANCE_M)
+    assert located_fault.candidates[0].mismatch_pu < 1e-5  # of 0.4 kV: predicted to a few mV
 
 
 def test_a_fault_kind_that_does_not_fit_is_flagged(grid, feeders) -> None:
