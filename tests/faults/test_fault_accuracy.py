@@ -34,3 +34,13 @@ def test_a_sixteen_bit_daq_locates_within_ten_metres() -> None:
     outcomes = run("turin", 20, seed=3, campaign=Campaign(daq=DaqSettings(bits=16)))
     assert all(o.correct_pair for o in outcomes)
     assert p95(outcomes) <= 10.0
+
+
+def test_the_accuracy_command_prints_its_table(capsys) -> None:
+    from gridedge.cli import main
+
+    assert main(["faults", "accuracy", "--case", "ieee33", "--faults", "4", "--seed", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "case ieee33: 4 faults (seed 5)" in out
+    assert "12-bit DAQ (1 LSB noise) at 3200 Hz" in out
+    assert "| all | 4 | 4/4 (100 %) |" in out

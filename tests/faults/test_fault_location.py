@@ -2,6 +2,7 @@
 data, bad input, and an independent solution by OpenDSS."""
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 from fault_helpers import magnitudes, meter_phasors
 
 from gridedge.errors import FaultLocationError, InvalidInputError
-from gridedge.grid import FaultKind, FaultStudy, Meter, fault
+from gridedge.grid import FaultKind, FaultStudy, Meter, fault, power_flow
 from gridedge.grid.cases import turin
 from gridedge.meter.faults import FeederModel, LocationSettings, locate
 from gridedge.meter.faults.accuracy import ieee33_metered
@@ -42,7 +43,7 @@ def located(grid, feeder, line, fraction, simulated, resistance, **options):
     """Locate a noise-free fault of kind `simulated` at a fraction of a line (from its from bus)."""
     result = fault(grid, line, fraction, simulated, resistance)
     head = feeder.head_meter.id
-    before = meter_phasors(grid, feeder._study.prefault, head)
+    before = meter_phasors(grid, feeder.prefault, head)
     during = meter_phasors(grid, result, head)
     voltages = options.pop("voltages", magnitudes(grid, result, feeder.meters))
     sigmas = {m: np.ones(3) for m in feeder.meters}
@@ -91,7 +92,7 @@ def test_backends_agree_on_noisy_phasors(grid) -> None:
     ]:
         result = fault(grid, line, fraction, kind, resistance)
         during = meter_phasors(grid, result, "M1") + rng.normal(0, 2, 6) + 1j * rng.normal(0, 2, 6)
-        before = meter_phasors(grid, native._study.prefault, "M1")
+        before = meter_phasors(grid, native.prefault, "M1")
         voltages = {
             m: v + rng.normal(0, 3, 3) for m, v in magnitudes(grid, result, native.meters).items()
         }
@@ -158,6 +159,26 @@ def test_meters_behind_a_dyn11_transformer_score_with_magnitudes(grid, kind) -> 
     assert located_fault.candidates[0].mismatch_pu < 1e-5  # of 0.4 kV: predicted to a few mV
 
 
+def test_measured_prefault_voltages_replace_the_model_ones(grid) -> None:
+    # The source holds 1.03 p.u. while the feeder model was built at 1.0 p.u.
+    raised = grid.with_elements(sources=[replace(s, vm_pu=1.03) for s in grid.sources])
+    actual = power_flow(raised)
+    result = fault(raised, "F1-05", 0.3, "a-g", 6.0)
+    feeder = FeederModel(grid, "M1")
+    before, during = meter_phasors(raised, actual, "M1"), meter_phasors(raised, result, "M1")
+    voltages = magnitudes(raised, result, feeder.meters)
+    measured_before = {
+        m: abs(actual.voltage_of(grid.meter(m).bus)) * 22e3 / np.sqrt(3) for m in feeder.meters
+    }
+    plain = locate(feeder, before, during, voltages, uncertainty=SIGMA)
+    informed = locate(
+        feeder, before, during, voltages, uncertainty=SIGMA, prefault_voltages=measured_before
+    )
+    assert informed.line == "F1-05"
+    assert informed.distance_m == pytest.approx(0.3 * 220, abs=TOLERANCE_M)
+    assert informed.candidates[0].mismatch_pu < plain.candidates[0].mismatch_pu / 10
+
+
 def test_a_fault_kind_that_does_not_fit_is_flagged(grid, feeders) -> None:
     result = located(grid, feeders["M1"], "F1-02", 0.5, "b-c", 2.0, kind="a-g")
     assert result.ambiguous
@@ -167,7 +188,7 @@ def test_a_fault_kind_that_does_not_fit_is_flagged(grid, feeders) -> None:
 def test_a_fault_on_another_feeder_is_not_located_confidently(grid, feeders) -> None:
     result = fault(grid, "F2-03", 0.5, "a-b-c", 0.0)
     head_two = meter_phasors(grid, result, "M3")
-    before = meter_phasors(grid, feeders["M3"]._study.prefault, "M3")
+    before = meter_phasors(grid, feeders["M3"].prefault, "M3")
     voltages = magnitudes(grid, result, feeders["M1"].meters)
     # Feeder 2's head phasors handed to feeder 1's model: feeder 1's meters saw no sag.
     try:
@@ -181,7 +202,7 @@ def test_a_fault_on_another_feeder_is_not_located_confidently(grid, feeders) -> 
 def test_bad_phasors_and_meter_data_raise_clear_errors(grid, feeders) -> None:
     feeder = feeders["M1"]
     result = fault(grid, "F1-02", 0.5, "a-g", 1.0)
-    before = meter_phasors(grid, feeder._study.prefault, "M1")
+    before = meter_phasors(grid, feeder.prefault, "M1")
     during = meter_phasors(grid, result, "M1")
     broken = during.copy()
     broken[4] = np.nan

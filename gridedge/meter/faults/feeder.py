@@ -159,6 +159,9 @@ class FeederModel:
     ----------
     grid, settings, classification
     head_meter : gridedge.grid.Meter
+    prefault : gridedge.grid.PowerFlowResult
+        The grid's pre-fault state for these switch states, at which the loads become
+        admittances.
     sections : tuple of Section
         In walking order (each after the section feeding it).
     parents : tuple of int
@@ -211,9 +214,10 @@ class FeederModel:
                 "meter must measure a line"
             )
         self._study: FaultStudy = study(grid, switch_states)
+        self.prefault = self._study.prefault
         net = self._study.network
         head_node = net.node(meter.bus)
-        tree = _Tree(net, meter.branch, head_node, self._study.prefault.node_voltage)
+        tree = _Tree(net, meter.branch, head_node, self.prefault.node_voltage)
         self.voltage_base_v = float(net.node_kv[head_node]) * 1e3 / math.sqrt(3)
         self.current_base_a = float(net.current_base_a(np.array([head_node]))[0])
         self.impedance_base_ohm = net.impedance_base_ohm(head_node)
@@ -227,7 +231,7 @@ class FeederModel:
         self.meter_voltage_base_v = np.array(
             [grid.bus(grid.meter(m).bus).kv * 1e3 / math.sqrt(3) for m in self.meters]
         )
-        self.meter_prefault = self._study.prefault.voltage[bus_rows].astype(np.complex128)
+        self.meter_prefault = self.prefault.voltage[bus_rows].astype(np.complex128)
         transfer = self._transfer(end_nodes, bus_rows)
         self.kernel = kernels.load("faultloc", backend).FeederKernel(
             *arrays,
@@ -242,11 +246,6 @@ class FeederModel:
             len(self.meters),
             len(end_nodes),
         )
-
-    @property
-    def switch_states(self) -> dict[str, bool]:
-        """Every switch's state in this model."""
-        return dict(self._study.network.topology.states)
 
     def _sections(
         self, tree: "_Tree"
@@ -392,7 +391,7 @@ class _Tree:
                 f"source(s) {inside} feed the feeder below line {head_line!r}: impedance-based "
                 "location needs a feeder supplied from its head only"
             )
-        self.below = self._fold(order, children, prefault)
+        self._fold(order, children, prefault)
 
     def input_admittance(self, row: int, sending: int) -> NDArray[np.complex128]:
         """Sequence admittance (3,) seen into network row `row` from its end `sending`."""
@@ -411,17 +410,15 @@ class _Tree:
         order: list[int],
         children: dict[int, list[tuple[int, int]]],
         v_pre: NDArray[np.complex128],
-    ) -> dict[int, NDArray[np.complex128]]:
-        """Admittance below every node, leaves first; loads at their pre-fault voltage."""
+    ) -> None:
+        """Fill :attr:`below`, leaves first; loads at their pre-fault voltage."""
         net = self.net
         load = np.zeros((net.n_nodes, 3), dtype=np.complex128)
         constant = np.conj(net.load_power) / np.abs(v_pre[net.load_node]) ** 2
         for sequence in (nw.POSITIVE, nw.NEGATIVE):
             np.add.at(load[:, sequence], net.load_node, constant)
-        self.below = {}
         for node in reversed(order):
             total = load[node].copy()
             for row, end in children[node]:
                 total += self.input_admittance(row, end)
             self.below[node] = total
-        return self.below
