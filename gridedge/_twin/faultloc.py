@@ -293,7 +293,10 @@ class _Problem:
         voltage, current = self._fault_point(sections, x)
         current = _project(current, self.phases, self.earthed)
         v_loop, i_loop, factor = _loop(voltage, current, self.phases, self.earthed)
-        ratio = v_loop / i_loop
+        # Divided as the compiled kernel does: without fault current the score is NaN there
+        # too, and no point qualifies.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = v_loop * np.conj(i_loop) / (i_loop.real**2 + i_loop.imag**2)
         reactance = ratio.imag
         near = kernel.transfer[:, :, kernel.from_end[sections]]  # (3, m, k)
         far_index = kernel.to_end[sections]

@@ -109,6 +109,43 @@ def test_backends_agree_on_noisy_phasors(grid) -> None:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_kernels_refuse_malformed_arrays(grid, backend) -> None:
+    kernel = FeederModel(grid, "M1", backend=backend).kernel
+    m = kernel.meters
+    good = {
+        "during": np.ones((2, 3), dtype=np.complex128),
+        "prefault": np.array([[1, 1, 1], [0, 0, 0]], dtype=np.complex128),
+        "phases": 1,
+        "earthed": True,
+        "measured": np.full((m, 3), np.nan),
+        "weight": np.ones((m, 3)),
+        "meter_prefault": np.ones(m, dtype=np.complex128),
+        "reactance_weight": 1.0,
+        "scale_weight": 1.0,
+    }
+    kernel.locate(**good)
+    for name, bad in [
+        ("during", np.ones((3, 2), dtype=np.complex128)),
+        ("measured", np.ones((m, 3), dtype=np.float32)),
+        ("weight", -np.ones((m, 3))),
+        ("phases", 2),  # a single phase without earth
+        ("reactance_weight", 0.0),
+    ]:
+        arguments = dict(good, **{name: bad})
+        if name == "phases":
+            arguments["earthed"] = False
+        with pytest.raises(ValueError, match=name.split("_")[0]):
+            kernel.locate(**arguments)
+    arrays = [np.array([-1, 0]), *[np.zeros((2, 3), dtype=np.complex128)] * 4]
+    ends = [np.zeros(2, dtype=np.int64), np.full(2, -1, dtype=np.int64)]
+    transfer = np.zeros((3, 0, 1), dtype=np.complex128)
+    with pytest.raises(ValueError, match="parent"):
+        type(kernel)(np.array([0, 0]), *arrays[1:], *ends, transfer, 16, 30)
+    with pytest.raises(ValueError, match="from_end and to_end"):
+        type(kernel)(arrays[0], *arrays[1:], np.full(2, 5, np.int64), ends[1], transfer, 16, 30)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_laterals_are_told_apart_by_the_sparse_voltages(backend) -> None:
     grid = ieee33_metered()
     feeder = FeederModel(grid, "HEAD", backend=backend)
