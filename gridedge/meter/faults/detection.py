@@ -341,6 +341,9 @@ class FaultDetector:
         settings = self.settings
         period = _period(frames.time)
         first_pickup = index - settings.confirm_frames + 1
+        # A marginal fault may pick up only once a frame's window is full of it, so it may
+        # have begun a frame period before the first pick-up's window: reference frames end
+        # a span before that.
         clean_end = frames.time[first_pickup] - period - self.window_s - self.span_s
         clean = np.flatnonzero(frames.valid[:index] & (frames.time[:index] < clean_end))
         onset = first_pickup
