@@ -34,6 +34,14 @@ cpp_extensions = [
         # bounded, and the guarded products cost 2.5x the sweep's time.
         extra_compile_args=[*OPTIMISE, "-fcx-limited-range"],
     ),
+    Pybind11Extension(
+        "gridedge._native.faultloc",
+        ["gridedge/_native/faultloc.cpp"],
+        include_dirs=["gridedge/_native/include"],
+        cxx_std=17,
+        # Complex arithmetic without the C99 infinity recovery (no infinities arise there).
+        extra_compile_args=[*OPTIMISE, "-fcx-limited-range"],
+    ),
 ]
 
 setup(

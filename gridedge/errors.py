@@ -31,3 +31,10 @@ class AcquisitionError(GridedgeError, OSError):
 
 class IsolationError(GridedgeError, RuntimeError):
     """A faulted section cannot be isolated by remote switching (no switch towards a source)."""
+
+
+class FaultLocationError(GridedgeError, ValueError):
+    """No point of the feeder explains the measured phasors.
+
+    The fault lies elsewhere, or the measurements contradict the grid model.
+    """
