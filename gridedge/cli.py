@@ -23,6 +23,12 @@ def _compliance(args: argparse.Namespace) -> int:
     return 0
 
 
+def _catalog(args: argparse.Namespace) -> int:
+    from gridedge.catalog import commands
+
+    return commands.run(args, stream=sys.stdout)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``gridedge`` command and its subcommands."""
     parser = argparse.ArgumentParser(prog="gridedge", description=__doc__)
@@ -44,6 +50,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--fs", type=float, nargs="+", default=[3200.0, 6400.0], help="sampling rates, Hz"
     )
     compliance.set_defaults(handler=_compliance)
+
+    catalog = commands.add_parser("catalog", help="the Device Catalog service")
+    catalog_commands = catalog.add_subparsers(dest="action", required=True, metavar="ACTION")
+    serve = catalog_commands.add_parser("serve", help="run the catalog under gunicorn")
+    catalog_commands.add_parser("token", help="make an administrator token and its sha256")
+    seed = catalog_commands.add_parser("seed", help="register a test case's grid and devices")
+    seed.add_argument("--case", choices=["turin"], default="turin", help="the test case")
+    for sub in (serve, seed):
+        sub.add_argument("--config", help="TOML or JSON file with a [catalog] table")
+    catalog.set_defaults(handler=_catalog)
     return parser
 
 

@@ -47,3 +47,7 @@ class VerificationError(GridedgeError, ValueError):
 
 class BrokerUnavailableError(GridedgeError, ConnectionError):
     """An MQTT broker could not be reached or refused the connection."""
+
+
+class InvalidDocumentError(InvalidInputError):
+    """A well-formed document whose content does not hold together (a grid that is not one)."""

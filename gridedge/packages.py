@@ -40,8 +40,10 @@ API_VERSION = 1
 """The algorithm interface version this gridedge release runs."""
 
 MAX_MANIFEST_BYTES = 16 * 1024
-_NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
-_VERSION = re.compile(r"(0|[1-9][0-9]{0,8})(\.(0|[1-9][0-9]{0,8})){0,3}")
+NAME_PATTERN = r"[a-z][a-z0-9_-]{0,63}"
+VERSION_PATTERN = r"(0|[1-9][0-9]{0,8})(\.(0|[1-9][0-9]{0,8})){0,3}"
+_NAME = re.compile(NAME_PATTERN)
+_VERSION = re.compile(VERSION_PATTERN)
 _ENTRY_POINT = re.compile(
     r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*"
 )
