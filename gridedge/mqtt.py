@@ -290,6 +290,8 @@ class Connection:
         self._subscriptions: dict[str, int] = {}
         self._lock = threading.Lock()
         self._connected = threading.Event()
+        self._acknowledged = threading.Condition()
+        self._granted: set[int] = set()
         self._client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id or f"{sender}-{self.session}",
@@ -306,6 +308,7 @@ class Connection:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
 
     def start(self, timeout: float = 10.0) -> None:
         """Connect in the background and wait up to `timeout` seconds for the session.
@@ -332,12 +335,28 @@ class Connection:
         """Whether a session is established (as last reported by paho's network thread)."""
         return self._connected.is_set()
 
-    def subscribe(self, topic_filter: str, qos: int = 1) -> None:
-        """Subscribe now if connected, and again after every reconnection."""
+    def subscribe(self, topic_filter: str, qos: int = 1, *, timeout: float = 10.0) -> None:
+        """Subscribe, now and again after every reconnection.
+
+        When connected, waits up to `timeout` seconds for the broker's acknowledgement, so
+        that messages published afterwards are sure to be delivered.
+
+        Raises
+        ------
+        BrokerUnavailableError
+            Connected, but no acknowledgement within `timeout`.
+        """
         with self._lock:
             self._subscriptions[topic_filter] = qos
-        if self._connected.is_set():
-            self._client.subscribe(topic_filter, qos)
+        if not self._connected.is_set():
+            return
+        _, mid = self._client.subscribe(topic_filter, qos)
+        with self._acknowledged:
+            if not self._acknowledged.wait_for(lambda: mid in self._granted, timeout):
+                raise BrokerUnavailableError(
+                    f"{self.host}:{self.port} did not acknowledge the subscription {topic_filter}"
+                )
+            self._granted.discard(mid)
 
     def publish(
         self,
@@ -399,6 +418,11 @@ class Connection:
         self._connected.clear()
         if reason != 0:
             logger.info("lost the session with %s:%d: %s", self.host, self.port, reason)
+
+    def _on_subscribe(self, client, userdata, mid: int, reasons, properties) -> None:
+        with self._acknowledged:
+            self._granted.add(mid)
+            self._acknowledged.notify_all()
 
     def _on_message(self, client, userdata, message: paho.MQTTMessage) -> None:
         self.inbox.put(Received(message.topic, message.payload, bool(message.retain)))

@@ -328,7 +328,13 @@ class OpenAPI:
         resp.text = self._text
 
 
-def create_app(config: CatalogConfig, *, store: Store, publisher: Publisher) -> falcon.App:
+class CatalogApp(falcon.App):
+    """The Falcon application of the catalog; :attr:`catalog` is the :class:`Catalog` behind it."""
+
+    catalog: Catalog
+
+
+def create_app(config: CatalogConfig, *, store: Store, publisher: Publisher) -> CatalogApp:
     """Build the catalog's WSGI application.
 
     Parameters
@@ -342,11 +348,11 @@ def create_app(config: CatalogConfig, *, store: Store, publisher: Publisher) -> 
 
     Returns
     -------
-    falcon.App
-        The application; its ``catalog`` attribute is the :class:`Catalog` behind it.
+    CatalogApp
+        The application.
     """
     catalog = Catalog(config, store, publisher)
-    app = falcon.App(media_type=JSON)
+    app = CatalogApp(media_type=JSON)
     app.req_options.strip_url_path_trailing_slash = False
     app.add_error_handler(GridedgeError, _domain_error)
     app.add_error_handler(sqlite3.OperationalError, _store_unavailable)

@@ -4,9 +4,7 @@ import logging
 import os
 import socket
 
-import falcon
-
-from gridedge.catalog.app import create_app
+from gridedge.catalog.app import CatalogApp, create_app
 from gridedge.catalog.config import CatalogConfig
 from gridedge.catalog.presence import PresenceWorker
 from gridedge.catalog.publisher import MONITORING, MqttPublisher
@@ -15,7 +13,7 @@ from gridedge.catalog.store import open_store
 logger = logging.getLogger(__name__)
 
 
-def worker_app(config: CatalogConfig) -> falcon.App:
+def worker_app(config: CatalogConfig) -> CatalogApp:
     """Build everything one worker needs and return its application.
 
     Called once in each gunicorn worker after the fork, so that no connection or thread is

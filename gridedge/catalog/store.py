@@ -186,7 +186,7 @@ class _SQLite:
 
 class _PostgreSQL:
     blob = "BYTEA"
-    _PARAMETER = re.compile(r"(?<![:\w]):([a-z_]+)")
+    _PARAMETER = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -229,11 +229,10 @@ class Transaction:
         self, role: str, *, state: str | None = None, kind: str | None = None
     ) -> list[Principal]:
         """Return the principals of `role`, optionally of one state and kind, ordered by id."""
+        filters = {"role": role, "state": state, "kind": kind}
+        where = " AND ".join(f"{k} = :{k}" for k, v in filters.items() if v is not None)
         rows = self.execute(
-            f"SELECT {_PRINCIPAL_COLUMNS} FROM principals WHERE role = :role "
-            "AND (:state IS NULL OR state = :state) AND (:kind IS NULL OR kind = :kind) "
-            "ORDER BY id",
-            {"role": role, "state": state, "kind": kind},
+            f"SELECT {_PRINCIPAL_COLUMNS} FROM principals WHERE {where} ORDER BY id", filters
         ).fetchall()
         return [Principal.from_row(r) for r in rows]
 
@@ -312,9 +311,10 @@ class Transaction:
 
     def packages(self, name: str | None = None) -> list[PackageRecord]:
         """Return package metadata (no archives), optionally of one name, by name and upload."""
+        where = "" if name is None else "WHERE name = :name "
         rows = self.execute(
             "SELECT sha256, name, version, manifest, uploaded FROM packages "
-            "WHERE :name IS NULL OR name = :name ORDER BY name, uploaded",
+            f"{where}ORDER BY name, uploaded",
             {"name": name},
         ).fetchall()
         return [PackageRecord(r[0], r[1], r[2], json.loads(r[3]), r[4]) for r in rows]
