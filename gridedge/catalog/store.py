@@ -159,8 +159,13 @@ class _SQLite:
 
     def connect(self) -> sqlite3.Connection:
         # isolation_level=None: autocommit; transactions are opened explicitly by begin().
+        # Each connection serves one thread; check_same_thread=False only lets close() run
+        # from another.
         connection = sqlite3.connect(
-            self.path, isolation_level=None, timeout=self.busy_timeout_ms / 1000
+            self.path,
+            isolation_level=None,
+            timeout=self.busy_timeout_ms / 1000,
+            check_same_thread=False,
         )
         connection.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
         connection.execute("PRAGMA journal_mode = WAL")
@@ -358,6 +363,8 @@ class Store:
         self.url = url
         self._dialect = dialect
         self._local = threading.local()
+        self._lock = threading.Lock()
+        self._opened: list[tuple[int, Any]] = []
 
     def _connection(self) -> Any:
         local = self._local
@@ -365,6 +372,8 @@ class Store:
         if getattr(local, "pid", None) != os.getpid():
             local.connection = self._dialect.connect()
             local.pid = os.getpid()
+            with self._lock:
+                self._opened.append((local.pid, local.connection))
         return local.connection
 
     @contextlib.contextmanager
@@ -391,11 +400,13 @@ class Store:
         self.reader().execute("SELECT 1").fetchone()
 
     def close(self) -> None:
-        """Close this thread's connection."""
-        connection = getattr(self._local, "connection", None)
-        if connection is not None and self._local.pid == os.getpid():
-            connection.close()
-        self._local = threading.local()
+        """Close the connections this process opened, in every thread."""
+        with self._lock:
+            opened, self._opened = self._opened, []
+            self._local = threading.local()
+        for pid, connection in opened:
+            if pid == os.getpid():
+                connection.close()
 
     def poll(
         self, principal_id: str, role: str, token_sha256: str, now: float
