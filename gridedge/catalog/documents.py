@@ -152,6 +152,8 @@ def broker(document: Any) -> BrokerEndpoint:
     """Check a broker endpoint document (see the OpenAPI schema ``Broker``)."""
     fields = _object(document, "broker", required={"host", "port"}, optional={"tls"})
     host, port, tls = fields["host"], fields["port"], fields.get("tls", False)
+    if isinstance(port, float) and port.is_integer():
+        port = int(port)  # JSON does not tell 1883.0 from 1883, and neither does JSON Schema
     if not isinstance(host, str) or _HOST.fullmatch(host) is None:
         raise InvalidInputError(f"broker.host {host!r} does not match {HOST_PATTERN}")
     if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
