@@ -51,3 +51,7 @@ class BrokerUnavailableError(GridedgeError, ConnectionError):
 
 class InvalidDocumentError(InvalidInputError):
     """A well-formed document whose content does not hold together (a grid that is not one)."""
+
+
+class ConvergenceError(GridedgeError, ArithmeticError):
+    """An iterative solver did not converge (for example a power flow beyond voltage collapse)."""

@@ -1,0 +1,83 @@
+"""Power flow: sweep and Newton against each other and against pandapower."""
+
+import numpy as np
+import pytest
+
+from gridedge.errors import ConvergenceError, InvalidInputError
+from gridedge.grid import Bus, Grid, Line, Load, Source, Transformer, from_pandapower, power_flow
+from gridedge.grid.cases import ieee33
+
+pp = pytest.importorskip("pandapower")
+networks = pytest.importorskip("pandapower.networks")
+
+TOLERANCE_PU = 1e-4
+"""The agreement the issue asks of the power flow, |dV| in p.u."""
+
+
+def pandapower_voltages(net) -> np.ndarray:
+    pp.runpp(net, trafo_model="pi", calculate_voltage_angles=True, tolerance_mva=1e-10, numba=False)
+    return net.res_bus.vm_pu.to_numpy() * np.exp(1j * np.radians(net.res_bus.va_degree.to_numpy()))
+
+
+@pytest.mark.parametrize("method", ["sweep", "newton"])
+def test_ieee33_matches_pandapower_case33bw(method) -> None:
+    """Our typed-in IEEE 33-bus data against pandapower's independent copy of it."""
+    net = networks.case33bw()
+    expected = pandapower_voltages(net)
+    result = power_flow(ieee33(), method=method)
+    ours = np.array([result.voltage_of(str(i + 1)) for i in net.bus.index])
+    assert np.max(np.abs(ours - expected)) < TOLERANCE_PU
+    assert abs(ours).min() == pytest.approx(0.9131, abs=1e-4)  # the published minimum, bus 18
+
+
+@pytest.mark.parametrize("closed", [False, True])
+def test_cigre_mv_matches_pandapower(closed) -> None:
+    """CIGRE MV (transformers with 30 degree shift, cables, both open and meshed)."""
+    net = networks.create_cigre_network_mv(with_der="pv_wind")
+    net.switch.loc[:, "closed"] = net.switch.closed | closed
+    expected = pandapower_voltages(net)
+    grid = from_pandapower(net)
+    result = power_flow(grid)
+    assert result.method == ("newton" if closed else "sweep")
+    ours = np.array([result.voltage_of(str(i)) for i in net.bus.index])
+    assert np.max(np.abs(ours - expected)) < TOLERANCE_PU
+    for index in net.line.index[:5]:
+        expected_ka = net.res_line.i_from_ka[index]
+        assert abs(result.current_of(f"line{index}")) / 1e3 == pytest.approx(expected_ka, rel=1e-3)
+
+
+def test_sweep_and_newton_agree_on_radial_grids() -> None:
+    grid = ieee33()
+    sweep, newton = power_flow(grid, method="sweep"), power_flow(grid, method="newton")
+    assert np.max(np.abs(sweep.voltage - newton.voltage)) < 1e-9
+    assert np.max(np.abs(sweep.current - newton.current)) < 1e-6
+
+
+def test_transformer_shift_and_open_ended_cable() -> None:
+    grid = Grid(
+        name="shift",
+        buses=[Bus("A", 22.0), Bus("B", 0.4), Bus("C", 22.0)],
+        lines=[Line("L", "A", "C", 5.0, 0.1, 0.1, 300.0, 0.4, 0.1, 300.0)],
+        transformers=[Transformer("T", "A", "B", 0.4, 22.0, 0.4, 6.0, 1.0, "Dyn11")],
+        sources=[Source("G", "A", 100.0)],
+    )
+    result = power_flow(grid)
+    # No load: the low side leads by 30 degrees (Dyn11), the open cable end rises (Ferranti).
+    assert np.degrees(np.angle(result.voltage_of("B"))) == pytest.approx(30.0, abs=1e-9)
+    assert abs(result.voltage_of("C")) > 1.0
+    charging = 2 * np.pi * 50 * 300e-9 * 5.0 * 22e3 / np.sqrt(3)
+    assert abs(result.current_of("L", "A")) == pytest.approx(charging, rel=1e-3)
+
+
+def test_errors() -> None:
+    grid = ieee33()
+    with pytest.raises(InvalidInputError, match="needs radial islands"):
+        power_flow(grid, {"T8-21": True}, method="sweep")
+    with pytest.raises(InvalidInputError, match="method must be"):
+        power_flow(grid, method="gauss")  # type: ignore[arg-type]
+    heavy = grid.with_elements(
+        loads=[Load(d.id, d.bus, d.p_kw * 20, d.q_kvar * 20) for d in grid.loads]
+    )
+    for method in ("sweep", "newton"):
+        with pytest.raises(ConvergenceError, match="did not converge"):
+            power_flow(heavy, method=method)
