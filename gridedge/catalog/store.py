@@ -149,6 +149,8 @@ class _Dialect(Protocol):
 
     def lock_schema(self, connection: Any) -> None: ...
 
+    def has_schema(self, connection: Any) -> bool: ...
+
 
 class _SQLite:
     blob = "BLOB"
@@ -188,6 +190,12 @@ class _SQLite:
     def lock_schema(self, connection: sqlite3.Connection) -> None:
         """BEGIN IMMEDIATE already serialises schema changes."""
 
+    def has_schema(self, connection: sqlite3.Connection) -> bool:
+        row = connection.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'counters'"
+        ).fetchone()
+        return row is not None
+
 
 class _PostgreSQL:
     blob = "BYTEA"
@@ -210,6 +218,9 @@ class _PostgreSQL:
     def lock_schema(self, connection: Any) -> None:
         # Several workers may start at once; CREATE ... IF NOT EXISTS alone races in PostgreSQL.
         connection.execute("SELECT pg_advisory_xact_lock(424242)")
+
+    def has_schema(self, connection: Any) -> bool:
+        return connection.execute("SELECT to_regclass('counters')").fetchone()[0] is not None
 
 
 class Transaction:
@@ -389,6 +400,10 @@ class Store:
 
     def migrate(self) -> None:
         """Create the tables if they do not exist (safe to run from several workers at once)."""
+        # Schema statements lock whole tables: never take those locks once the tables exist,
+        # or a worker starting late deadlocks with the requests of the others.
+        if self._dialect.has_schema(self._connection()):
+            return
         with self.transaction() as tx:
             self._dialect.lock_schema(tx._connection)
             for statement in _SCHEMA.format(blob=self._dialect.blob).split(";"):
