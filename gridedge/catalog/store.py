@@ -318,6 +318,18 @@ class Transaction:
         ).fetchone()
         return None if row is None else (int(row[0]), json.loads(row[1]))
 
+    def topology_version(self) -> int | None:
+        """Return the latest topology version, or None before the first."""
+        row = self.execute("SELECT MAX(version) FROM topologies").fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def topology_document(self, version: int) -> dict[str, Any]:
+        """Return the document of a stored topology version."""
+        row = self.execute(
+            "SELECT document FROM topologies WHERE version = :v", {"v": version}
+        ).fetchone()
+        return json.loads(row[0])
+
     def add_topology(self, version: int, document: dict[str, Any], created: float) -> None:
         """Store a new topology version."""
         self.execute(
