@@ -151,6 +151,8 @@ class _Dialect(Protocol):
 
     def has_schema(self, connection: Any) -> bool: ...
 
+    def writing(self) -> contextlib.AbstractContextManager[Any]: ...
+
 
 class _SQLite:
     blob = "BLOB"
@@ -158,6 +160,16 @@ class _SQLite:
     def __init__(self, path: Path, busy_timeout_ms: int) -> None:
         self.path = path
         self.busy_timeout_ms = busy_timeout_ms
+        self._writer = threading.Lock()
+
+    def writing(self) -> threading.Lock:
+        """Serialise this process's writers on a mutex.
+
+        SQLite's busy handler makes a blocked writer sleep 1, 2, 5, 10 ... ms between tries;
+        threads of one worker queueing on a mutex instead leave only the other processes to
+        contend through it.
+        """
+        return self._writer
 
     def connect(self) -> sqlite3.Connection:
         # isolation_level=None: autocommit; transactions are opened explicitly by begin().
@@ -214,6 +226,10 @@ class _PostgreSQL:
 
     def sql(self, statement: str) -> str:
         return self._PARAMETER.sub(r"%(\1)s", statement)
+
+    def writing(self) -> contextlib.AbstractContextManager[None]:
+        """PostgreSQL locks rows, not the database: writers need no mutex."""
+        return contextlib.nullcontext()
 
     def lock_schema(self, connection: Any) -> None:
         # Several workers may start at once; CREATE ... IF NOT EXISTS alone races in PostgreSQL.
@@ -403,7 +419,7 @@ class Store:
     def transaction(self) -> Iterator[Transaction]:
         """Run the enclosed statements as one write transaction."""
         connection = self._connection()
-        with self._dialect.begin(connection):
+        with self._dialect.writing(), self._dialect.begin(connection):
             yield Transaction(connection, self._dialect)
 
     def reader(self) -> Transaction:
@@ -435,6 +451,13 @@ class Store:
             if pid == os.getpid():
                 connection.close()
 
+    def _write(self, statement: str, parameters: dict[str, Any]) -> tuple[list[Any], int]:
+        """Run one writing statement in autocommit mode; return its RETURNING rows and count."""
+        with self._dialect.writing():
+            cursor = self.reader().execute(statement, parameters)
+            rows = cursor.fetchall() if cursor.description else []
+            return rows, cursor.rowcount
+
     def poll(
         self, principal_id: str, role: str, token_sha256: str, now: float
     ) -> tuple[int, str] | None:
@@ -446,41 +469,37 @@ class Store:
             The settings revision and JSON text; None when the id, role or token does not
             match or the principal is not online (the caller then takes the slow path).
         """
-        row = (
-            self.reader()
-            .execute(
-                "UPDATE principals SET last_seen = :now WHERE id = :id AND role = :role "
-                "AND token_sha256 = :h AND state = 'online' RETURNING revision, settings",
-                {"now": now, "id": principal_id, "role": role, "h": token_sha256},
-            )
-            .fetchone()
+        rows, _ = self._write(
+            "UPDATE principals SET last_seen = :now WHERE id = :id AND role = :role "
+            "AND token_sha256 = :h AND state = 'online' RETURNING revision, settings",
+            {"now": now, "id": principal_id, "role": role, "h": token_sha256},
         )
-        return None if row is None else (int(row[0]), row[1])
+        return (int(rows[0][0]), rows[0][1]) if rows else None
 
     def mark_online(self, principal_id: str, now: float) -> bool:
         """Flip a principal to online; True only for the one caller whose update flipped it."""
-        cursor = self.reader().execute(
+        _, count = self._write(
             "UPDATE principals SET state = 'online', state_since = :now, last_seen = :now "
             "WHERE id = :id AND state <> 'online'",
             {"now": now, "id": principal_id},
         )
-        return cursor.rowcount == 1
+        return count == 1
 
     def touch(self, principal_id: str, now: float) -> None:
         """Record a poll time without changing the state."""
-        self.reader().execute(
+        self._write(
             "UPDATE principals SET last_seen = :now WHERE id = :id",
             {"now": now, "id": principal_id},
         )
 
     def mark_disconnected(self, principal_id: str, now: float) -> bool:
         """Flip an online principal to disconnected; True only for the caller that flipped it."""
-        cursor = self.reader().execute(
+        _, count = self._write(
             "UPDATE principals SET state = 'disconnected', state_since = :now "
             "WHERE id = :id AND state = 'online'",
             {"now": now, "id": principal_id},
         )
-        return cursor.rowcount == 1
+        return count == 1
 
     def sweep(self, now: float) -> list[tuple[str, float]]:
         """Disconnect every online principal silent for longer than its timeout.
@@ -491,14 +510,10 @@ class Store:
             Id and last-seen time of each principal this call disconnected; a principal
             appears in the result of exactly one caller, however many sweep at once.
         """
-        rows = (
-            self.reader()
-            .execute(
-                "UPDATE principals SET state = 'disconnected', state_since = :now "
-                "WHERE state = 'online' AND last_seen + timeout_s < :now RETURNING id, last_seen",
-                {"now": now},
-            )
-            .fetchall()
+        rows, _ = self._write(
+            "UPDATE principals SET state = 'disconnected', state_since = :now "
+            "WHERE state = 'online' AND last_seen + timeout_s < :now RETURNING id, last_seen",
+            {"now": now},
         )
         return [(r[0], float(r[1])) for r in rows]
 
