@@ -24,7 +24,7 @@ test: $(VENV)/.installed lint
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/cython-lint gridedge
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/cython-lint gridedge
 	$(BIN)/clang-format --dry-run --Werror $(shell git ls-files 'gridedge/_native/*.cpp' 'gridedge/_native/*.hpp')
 
 format: $(VENV)/.installed

@@ -92,10 +92,7 @@ def _read(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigurationError(f"cannot read configuration {path}: {exc.strerror}") from exc
     try:
-        if path.suffix == ".json":
-            document = json.loads(raw)
-        else:
-            document = tomllib.loads(raw.decode())
+        document = json.loads(raw) if path.suffix == ".json" else tomllib.loads(raw.decode())
     except (ValueError, UnicodeDecodeError) as exc:
         raise ConfigurationError(f"cannot parse configuration {path}: {exc}") from exc
     if not isinstance(document, dict):
@@ -103,14 +100,13 @@ def _read(path: Path) -> dict[str, Any]:
     return document
 
 
-def _convert(where: str, hint: Any, value: Any, *, text: bool = False) -> Any:
+def _convert(where: str, hint: Any, value: Any, *, text: bool = False) -> Any:  # noqa: PLR0911, PLR0912
     """Check `value` against the type `hint`; parse it first if it is a variable's text."""
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         options = [a for a in typing.get_args(hint) if a is not type(None)]
-        if value is None or (text and value == ""):
-            if len(options) < len(typing.get_args(hint)):
-                return None
+        if (value is None or (text and value == "")) and len(options) < len(typing.get_args(hint)):
+            return None
         for option in options:
             try:
                 return _convert(where, option, value, text=text)

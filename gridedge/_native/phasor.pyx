@@ -138,8 +138,9 @@ def frames(
         > n_head + chunk.shape[0]
     ):
         raise ValueError("the requested frames need samples beyond the buffer")
-    if (phasor.shape[0] < n_frames or phasor.shape[1] != CHANNELS or frequency.shape[0] < n_frames
-            or rocof.shape[0] < n_frames or valid.shape[0] < n_frames or gains.shape[0] != CHANNELS):
+    if (phasor.shape[0] < n_frames or phasor.shape[1] != CHANNELS
+            or frequency.shape[0] < n_frames or rocof.shape[0] < n_frames
+            or valid.shape[0] < n_frames or gains.shape[0] != CHANNELS):
         raise ValueError("output or gain arrays have the wrong shape")
 
     cdef Py_ssize_t f, w, c, start, split, phase_index
@@ -219,4 +220,3 @@ def frames(
                 if not (isfinite(x_re[1][c]) and isfinite(x_im[1][c])):
                     finite = False
             valid[f] = measurable and finite
-

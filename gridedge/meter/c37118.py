@@ -56,7 +56,7 @@ class TestSignal:
     rocof: TimeFunction
 
     def reference_phasor(self, time: NDArray[np.float64]) -> NDArray[np.complex128]:
-        """True phasors at `time`, shape (n, 6), V and A RMS."""
+        """Return the true phasors at `time`, shape (n, 6), V and A RMS."""
         magnitude = np.array([VOLTAGE] * 3 + [CURRENT] * 3)
         shift = np.concatenate([_SHIFT, _SHIFT + CURRENT_ANGLE])
         rotation = np.exp(1j * (self.angle(time)[:, None] + shift))
@@ -198,10 +198,14 @@ def _ramp(rate: float, span: float) -> Callable[[float], Iterator[TestSignal]]:
 P_CLASS: tuple[Case, ...] = (
     Case("off-nominal frequency +-2 Hz", Limits(0.01, 0.005, 0.4), _off_nominal(2.0)),
     Case("harmonics 1 %, 2nd-50th", Limits(0.01, 0.005, 0.4), _harmonics(0.01)),
-    Case("amplitude modulation kx 0.1, fm to 2 Hz", Limits(0.03, 0.06, 2.3),
-         _modulation(0.1, 0.0, 2.0)),
-    Case("phase modulation ka 0.1, fm to 2 Hz", Limits(0.03, 0.06, 2.3),
-         _modulation(0.0, 0.1, 2.0)),
+    Case(
+        "amplitude modulation kx 0.1, fm to 2 Hz",
+        Limits(0.03, 0.06, 2.3),
+        _modulation(0.1, 0.0, 2.0),
+    ),
+    Case(
+        "phase modulation ka 0.1, fm to 2 Hz", Limits(0.03, 0.06, 2.3), _modulation(0.0, 0.1, 2.0)
+    ),
     Case("frequency ramp +-1 Hz/s over +-2 Hz", Limits(0.01, 0.01, 0.4), _ramp(1.0, 2.0)),
 )
 """P-class tests at 50 frames per second (limits from C37.118.1 with the 2014 amendment)."""
@@ -219,6 +223,7 @@ def run_case(case: Case, fs: float, backend: kernels.Backend | None = None) -> E
     for signal in case.signals(fs):
         frames = PhasorEstimator(fs, signal.f0, 50.0, backend=backend).push(signal.samples)
         found = errors(signal, frames)
-        worst = Errors(max(worst.tve, found.tve), max(worst.fe, found.fe),
-                       max(worst.rfe, found.rfe))
+        worst = Errors(
+            max(worst.tve, found.tve), max(worst.fe, found.fe), max(worst.rfe, found.rfe)
+        )
     return worst

@@ -26,9 +26,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from gridedge import kernels
+from gridedge.channels import CHANNELS, ChannelScaling
 from gridedge.errors import ConfigurationError, InvalidInputError
 from gridedge.grid.sequence import to_sequence
-from gridedge.channels import CHANNELS, ChannelScaling
 
 WINDOW_CYCLES = 2
 """Length of the DFT window in nominal cycles."""
