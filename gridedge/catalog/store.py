@@ -510,11 +510,27 @@ class Store:
             Id and last-seen time of each principal this call disconnected; a principal
             appears in the result of exactly one caller, however many sweep at once.
         """
-        rows, _ = self._write(
-            "UPDATE principals SET state = 'disconnected', state_since = :now "
-            "WHERE state = 'online' AND last_seen + timeout_s < :now RETURNING id, last_seen",
-            {"now": now},
-        )
+        # Find the candidates with a read, which takes no write lock, then let a conditional
+        # update of just those decide: polls are not held up while the table is scanned.
+        candidates = [
+            row[0]
+            for row in self.reader()
+            .execute(
+                "SELECT id FROM principals WHERE state = 'online' AND last_seen + timeout_s < :now",
+                {"now": now},
+            )
+            .fetchall()
+        ]
+        rows = []
+        for start in range(0, len(candidates), 500):
+            chunk = {f"id{i}": c for i, c in enumerate(candidates[start : start + 500])}
+            found, _ = self._write(
+                "UPDATE principals SET state = 'disconnected', state_since = :now "
+                f"WHERE id IN ({', '.join(':' + k for k in chunk)}) AND state = 'online' "
+                "AND last_seen + timeout_s < :now RETURNING id, last_seen",
+                {"now": now, **chunk},
+            )
+            rows.extend(found)
         return [(r[0], float(r[1])) for r in rows]
 
 
