@@ -236,3 +236,10 @@ def test_unknown_or_blank_query_parameters_are_refused(client):
     for query in ("?=false", "?colour=red", "?state=", "?kind="):
         result = client.get(f"/v1/devices{query}", token=ADMIN_TOKEN)
         assert result.status_code == 400, query
+
+
+def test_a_package_named_twice_is_well_formed_but_unprocessable(client):
+    twice = {"kind": "meter", "algorithms": [{"name": "a", "version": "1"}] * 2}
+    result = client.put("/v1/devices/M1", token=ADMIN_TOKEN, json=twice)
+    assert result.status_code == 422
+    assert "twice" in result.json["description"]
