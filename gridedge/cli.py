@@ -24,6 +24,12 @@ def _compliance(args: argparse.Namespace) -> int:
     return 0
 
 
+def _catalog(args: argparse.Namespace) -> int:
+    from gridedge.catalog import commands
+
+    return commands.run(args, stream=sys.stdout)
+
+
 def _grid(args: argparse.Namespace) -> int:
     from gridedge.grid.commands import run_grid
 
@@ -54,7 +60,7 @@ def _reconfigure_plan(args: argparse.Namespace) -> int:
     return run(args, stream=sys.stdout)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
     """Return the argument parser of the ``gridedge`` command and its subcommands."""
     parser = argparse.ArgumentParser(prog="gridedge", description=__doc__)
     parser.add_argument("--version", action="version", version=f"gridedge {__version__}")
@@ -126,6 +132,16 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--settings", help="TOML or JSON file with a [reconfiguration] table")
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
     plan.set_defaults(handler=_reconfigure_plan)
+
+    catalog = commands.add_parser("catalog", help="the Device Catalog service")
+    catalog_commands = catalog.add_subparsers(dest="action", required=True, metavar="ACTION")
+    serve = catalog_commands.add_parser("serve", help="run the catalog under gunicorn")
+    catalog_commands.add_parser("token", help="make an administrator token and its sha256")
+    seed = catalog_commands.add_parser("seed", help="register a test case's grid and devices")
+    seed.add_argument("--case", choices=["turin"], default="turin", help="the test case")
+    for sub in (serve, seed):
+        sub.add_argument("--config", help="TOML or JSON file with a [catalog] table")
+    catalog.set_defaults(handler=_catalog)
     return parser
 
 

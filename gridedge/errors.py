@@ -21,6 +21,38 @@ class BackendUnavailableError(GridedgeError, ImportError):
     """The selected backend cannot be imported: a kernel not compiled, a driver not installed."""
 
 
+class NotFoundError(GridedgeError, LookupError):
+    """A named element (device, service, package, topology version) does not exist."""
+
+
+class ConflictError(GridedgeError, ValueError):
+    """A request contradicts the stored state (for example a package version that goes down)."""
+
+
+class PreconditionFailedError(GridedgeError, ValueError):
+    """A revision the caller based its change on is no longer the current one."""
+
+
+class AuthenticationError(GridedgeError, PermissionError):
+    """Credentials are missing or not valid."""
+
+
+class AccessDeniedError(GridedgeError, PermissionError):
+    """Valid credentials that do not allow the requested operation."""
+
+
+class VerificationError(GridedgeError, ValueError):
+    """A signed artefact failed a check: signature, digest, version or expiry."""
+
+
+class BrokerUnavailableError(GridedgeError, ConnectionError):
+    """An MQTT broker could not be reached or refused the connection."""
+
+
+class InvalidDocumentError(InvalidInputError):
+    """A well-formed document whose content does not hold together (a grid that is not one)."""
+
+
 class ConvergenceError(GridedgeError, ArithmeticError):
     """An iterative solver did not converge (for example a power flow beyond voltage collapse)."""
 
