@@ -115,3 +115,20 @@ def test_producer_and_consumer_threads(backend: str) -> None:
         assert index > last
         np.testing.assert_array_equal(got, rows(index, len(got)))
         last = index + len(got) - 1
+
+
+def test_skip_leaves_a_gap_the_reader_sees(backend: str) -> None:
+    ring = create_ring(8, backend=backend)
+    ring.write(rows(0, 3))
+    ring.skip(4)  # the source lost samples 3..6
+    ring.skip(0)
+    ring.write(rows(7, 2))
+    assert (ring.offered, ring.dropped, ring.overruns, ring.available) == (9, 0, 0, 5)
+    index, block = ring.read()
+    assert index == 0
+    np.testing.assert_array_equal(block, rows(0, 3))
+    index, block = ring.read()
+    assert index == 7
+    np.testing.assert_array_equal(block, rows(7, 2))
+    with pytest.raises(ValueError, match="must not be negative"):
+        ring.skip(-1)

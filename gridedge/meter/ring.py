@@ -56,6 +56,14 @@ class SampleRing(Protocol):
         """
         ...
 
+    def skip(self, n_rows: int) -> None:
+        """Advance the index of the next row by `n_rows` without storing rows.
+
+        Producer thread only: for samples the source lost, so that every row keeps the
+        source's index and the reader sees the gap.
+        """
+        ...
+
     def read(self, max_samples: int | None = None) -> tuple[int, NDArray[np.float64]]:
         """Return ``(first_index, rows)``: consecutive rows, never across a gap.
 
