@@ -235,4 +235,3 @@ class ComtradeReplay:
     def close(self) -> None:
         """Forget the remaining samples: later reads return zero rows."""
         self._position = self._samples.shape[0]
-
