@@ -17,7 +17,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _compliance(args: argparse.Namespace) -> int:
-    from gridedge.meter.compliance import report
+    from gridedge.meter.c37118 import report
 
     report(sampling_rates=args.fs, stream=sys.stdout)
     return 0

@@ -12,7 +12,7 @@ import os
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -92,10 +92,7 @@ def _read(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigurationError(f"cannot read configuration {path}: {exc.strerror}") from exc
     try:
-        if path.suffix == ".json":
-            document = json.loads(raw)
-        else:
-            document = tomllib.loads(raw.decode())
+        document = json.loads(raw) if path.suffix == ".json" else tomllib.loads(raw.decode())
     except (ValueError, UnicodeDecodeError) as exc:
         raise ConfigurationError(f"cannot parse configuration {path}: {exc}") from exc
     if not isinstance(document, dict):
@@ -107,48 +104,84 @@ def _convert(where: str, hint: Any, value: Any, *, text: bool = False) -> Any:
     """Check `value` against the type `hint`; parse it first if it is a variable's text."""
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
-        options = [a for a in typing.get_args(hint) if a is not type(None)]
-        if value is None or (text and value == ""):
-            if len(options) < len(typing.get_args(hint)):
-                return None
-        for option in options:
-            try:
-                return _convert(where, option, value, text=text)
-            except ConfigurationError:
-                continue
-        raise ConfigurationError(f"{where}: {value!r} is not a valid {hint}")
+        return _convert_union(where, hint, value, text)
     if origin is tuple:
         (item, *_) = typing.get_args(hint)
-        items = [v for v in value.split(",") if v.strip()] if text else value
+        items = [v.strip() for v in value.split(",") if v.strip()] if text else value
         if not isinstance(items, list | tuple):
             raise ConfigurationError(f"{where}: expected a list, got {value!r}")
-        return tuple(_convert(where, item, v.strip() if text else v, text=text) for v in items)
-    if hint is bool:
-        if text:
-            lowered = value.strip().lower()
-            if lowered in ("1", "true", "yes", "on"):
-                return True
-            if lowered in ("0", "false", "no", "off"):
-                return False
-        elif isinstance(value, bool):
-            return value
-        raise ConfigurationError(f"{where}: {value!r} is not a boolean")
-    if hint in (int, float):
-        if isinstance(value, bool):
-            raise ConfigurationError(f"{where}: {value!r} is not a number")
+        return tuple(_convert(where, item, v, text=text) for v in items)
+    converter = _SCALARS.get(hint)
+    if converter is None:
+        raise ConfigurationError(f"{where}: settings of type {hint} are not supported")
+    converted = converter(value, text)
+    if converted is None:
+        name = getattr(hint, "__name__", str(hint))
+        article = "an" if name[0] in "aeiou" else "a"
+        raise ConfigurationError(f"{where}: {value!r} is not {article} {_NAMES.get(hint, name)}")
+    return converted
+
+
+def _convert_union(where: str, hint: Any, value: Any, text: bool) -> Any:
+    arguments = typing.get_args(hint)
+    options = [a for a in arguments if a is not type(None)]
+    if len(options) < len(arguments) and (value is None or (text and value == "")):
+        return None
+    for option in options:
         try:
-            number = hint(value)
-        except (TypeError, ValueError):
-            raise ConfigurationError(f"{where}: {value!r} is not a valid {hint.__name__}") from None
-        if hint is int and not text and not isinstance(value, int):
-            raise ConfigurationError(f"{where}: {value!r} is not an integer")
-        return number
-    if hint is str:
-        if not isinstance(value, str):
-            raise ConfigurationError(f"{where}: {value!r} is not a string")
-        return value
-    if hint is Path:
-        if not isinstance(value, str):
-            raise ConfigurationError(f"{where}: {value!r} is not a path")
-        return Path(value)
-    raise ConfigurationError(f"{where}: settings of type {hint} are not supported")
+            return _convert(where, option, value, text=text)
+        except ConfigurationError:
+            continue
+    raise ConfigurationError(f"{where}: {value!r} is not a valid {hint}")
+
+
+def _to_bool(value: Any, text: bool) -> bool | None:
+    if not text:
+        return value if isinstance(value, bool) else None
+    return {
+        "1": True,
+        "true": True,
+        "yes": True,
+        "on": True,
+        "0": False,
+        "false": False,
+        "no": False,
+        "off": False,
+    }.get(value.strip().lower())
+
+
+def _to_int(value: Any, text: bool) -> int | None:
+    if text:
+        try:
+            return int(value)
+        except ValueError:
+            return None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _to_float(value: Any, text: bool) -> float | None:
+    if text:
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    return float(value) if ok else None
+
+
+def _to_str(value: Any, text: bool) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _to_path(value: Any, text: bool) -> Path | None:
+    return Path(value) if isinstance(value, str) else None
+
+
+_SCALARS: dict[Any, Callable[[Any, bool], Any]] = {
+    bool: _to_bool,
+    int: _to_int,
+    float: _to_float,
+    str: _to_str,
+    Path: _to_path,
+}
+_NAMES = {bool: "boolean", int: "integer", float: "number", str: "string", Path: "path"}

@@ -7,15 +7,6 @@ The Python API lives in :mod:`gridedge.meter.phasor`; the numpy twin in
 """
 
 from libc.math cimport M_PI, NAN, atan2, cos, fabs, isfinite, sin, sqrt
-from libc.stdint cimport int16_t, int32_t, uint16_t
-
-ctypedef fused sample_t:
-    double
-    float
-    int16_t
-    uint16_t
-    int32_t
-
 cdef enum:
     CHANNELS = 6
 
@@ -24,36 +15,46 @@ cdef double A_RE = -0.5
 cdef double A_IM = 0.8660254037844386
 
 
-cdef inline void _accumulate_head(
+cdef inline void _accumulate(
     const double[:, ::1] rows, Py_ssize_t first, Py_ssize_t last, Py_ssize_t k0,
-    const double complex[::1] kernel, double* acc_re, double* acc_im,
+    const double complex[::1] kernel, Py_ssize_t channels, double* out_re, double* out_im,
 ) noexcept nogil:
-    """Add rows[first:last] times kernel[k0:] to the accumulators."""
+    """Add rows[first:last, :channels] times kernel[k0:] to out_re and out_im."""
+    # Local sums cannot alias the rows, so the compiler keeps them in registers. They carry
+    # on from the running sums, so a window split between head and chunk adds in the same
+    # order as a whole one: frames do not depend on how the stream was chunked.
+    cdef double re[CHANNELS]
+    cdef double im[CHANNELS]
     cdef Py_ssize_t r, c
     cdef double kr, ki, v
+    for c in range(channels):
+        re[c] = out_re[c]
+        im[c] = out_im[c]
     for r in range(first, last):
         kr = kernel[k0 + r - first].real
         ki = kernel[k0 + r - first].imag
-        for c in range(CHANNELS):
+        for c in range(channels):
             v = rows[r, c]
-            acc_re[c] += v * kr
-            acc_im[c] += v * ki
+            re[c] += v * kr
+            im[c] += v * ki
+    for c in range(channels):
+        out_re[c] = re[c]
+        out_im[c] = im[c]
 
 
-cdef inline void _accumulate_chunk(
-    const sample_t[:, ::1] rows, Py_ssize_t first, Py_ssize_t last, Py_ssize_t k0,
-    const double complex[::1] kernel, double* acc_re, double* acc_im,
+cdef inline void _window(
+    const double[:, ::1] head, const double[:, ::1] chunk, Py_ssize_t start,
+    const double complex[::1] kernel, Py_ssize_t channels, double* out_re, double* out_im,
 ) noexcept nogil:
-    """Same as :func:`_accumulate_head` for the caller's chunk, of any sample type."""
-    cdef Py_ssize_t r, c
-    cdef double kr, ki, v
-    for r in range(first, last):
-        kr = kernel[k0 + r - first].real
-        ki = kernel[k0 + r - first].imag
-        for c in range(CHANNELS):
-            v = <double> rows[r, c]
-            acc_re[c] += v * kr
-            acc_im[c] += v * ki
+    """DFT of the window starting at row `start` of head-then-chunk, first `channels` columns."""
+    cdef Py_ssize_t n_head = head.shape[0]
+    cdef Py_ssize_t n_window = kernel.shape[0]
+    cdef Py_ssize_t split = min(max(n_head - start, 0), n_window)
+    if split > 0:
+        _accumulate(head, start, start + split, 0, kernel, channels, out_re, out_im)
+    if split < n_window:
+        _accumulate(chunk, start + split - n_head, start + n_window - n_head, split,
+                    kernel, channels, out_re, out_im)
 
 
 cdef inline double _dirichlet(double theta, Py_ssize_t half) noexcept nogil:
@@ -78,7 +79,7 @@ cdef inline double _response(double omega, double fs, Py_ssize_t n_window) noexc
 
 def frames(
     const double[:, ::1] head,
-    const sample_t[:, ::1] chunk,
+    const double[:, ::1] chunk,
     Py_ssize_t first_start,
     Py_ssize_t n_frames,
     Py_ssize_t stride,
@@ -103,7 +104,7 @@ def frames(
     ----------
     head : ndarray of float64, shape (n_head, 6)
         Samples kept from earlier calls, raw units.
-    chunk : ndarray of float64, float32, int16, uint16 or int32, shape (n_chunk, 6)
+    chunk : ndarray of float64, shape (n_chunk, 6)
         New samples, raw units (DAQ counts or volts).
     first_start : int
         Row (in head then chunk) where the first frame's earliest window starts.
@@ -138,11 +139,12 @@ def frames(
         > n_head + chunk.shape[0]
     ):
         raise ValueError("the requested frames need samples beyond the buffer")
-    if (phasor.shape[0] < n_frames or phasor.shape[1] != CHANNELS or frequency.shape[0] < n_frames
-            or rocof.shape[0] < n_frames or valid.shape[0] < n_frames or gains.shape[0] != CHANNELS):
+    if (phasor.shape[0] < n_frames or phasor.shape[1] != CHANNELS
+            or frequency.shape[0] < n_frames or rocof.shape[0] < n_frames
+            or valid.shape[0] < n_frames or gains.shape[0] != CHANNELS):
         raise ValueError("output or gain arrays have the wrong shape")
 
-    cdef Py_ssize_t f, w, c, start, split, phase_index
+    cdef Py_ssize_t f, w, c, start, phase_index
     cdef double acc_re[CHANNELS]
     cdef double acc_im[CHANNELS]
     cdef double x_re[3][CHANNELS]
@@ -157,16 +159,24 @@ def frames(
     with nogil:
         for f in range(n_frames):
             for w in range(3):
+                if w == 0 and f > 0 and stride == 2 * half_span:
+                    # At two reports a cycle this window is the last frame's third: reuse it.
+                    for c in range(CHANNELS):
+                        x_re[0][c] = x_re[2][c]
+                        x_im[0][c] = x_im[2][c]
+                    p_re[0] = p_re[2]
+                    p_im[0] = p_im[2]
+                    continue
                 start = first_start + f * stride + w * half_span
                 for c in range(CHANNELS):
                     acc_re[c] = 0.0
                     acc_im[c] = 0.0
-                split = min(max(n_head - start, 0), n_window)
-                if split > 0:
-                    _accumulate_head(head, start, start + split, 0, kernel, acc_re, acc_im)
-                if split < n_window:
-                    _accumulate_chunk(chunk, start + split - n_head, start + n_window - n_head,
-                                      split, kernel, acc_re, acc_im)
+                # The outer windows serve only frequency: the three voltages are enough there.
+                # Literal channel counts let the compiler unroll and vectorise the inner loop.
+                if w == 1:
+                    _window(head, chunk, start, kernel, CHANNELS, acc_re, acc_im)
+                else:
+                    _window(head, chunk, start, kernel, 3, acc_re, acc_im)
                 # Refer the window to the absolute time base: rotate by -2 pi f0 t_start.
                 phase_index = (base_index + start) % samples_per_cycle
                 angle = -two_pi * (cycle_phase + <double> phase_index / samples_per_cycle)
@@ -219,4 +229,3 @@ def frames(
                 if not (isfinite(x_re[1][c]) and isfinite(x_im[1][c])):
                     finite = False
             valid[f] = measurable and finite
-

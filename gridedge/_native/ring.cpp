@@ -66,6 +66,15 @@ PYBIND11_MODULE(ring, m) {
       .def("write", &write_rows, py::arg("samples"),
            "Store rows of a (n, channels) float64 array; return how many fit (the rest are "
            "dropped and counted). Producer thread only.")
+      .def(
+          "skip",
+          [](gridedge::SampleRing& ring, long long n_rows) {
+            if (n_rows < 0) throw py::value_error("n_rows must not be negative");
+            ring.skip(static_cast<std::uint64_t>(n_rows));
+          },
+          py::arg("n_rows"),
+          "Advance the index of the next row by n_rows without storing rows: samples the "
+          "source lost. Producer thread only.")
       .def("read", &read_rows, py::arg("max_samples") = py::none(),
            "Return (first_index, rows): consecutive samples, at most max_samples, never across "
            "a gap. Consumer thread only.")

@@ -15,7 +15,7 @@ _POSITIVE = np.array([1.0, _A, _A * _A]) / 3.0
 
 def frames(
     head: NDArray[np.float64],
-    chunk: NDArray[np.generic],
+    chunk: NDArray[np.float64],
     first_start: int,
     n_frames: int,
     stride: int,
@@ -41,7 +41,7 @@ def frames(
     """
     # Sums run along contiguous axes (numpy's pairwise summation, not BLAS), so a frame's
     # value does not depend on how many frames share the call.
-    buffer = np.concatenate([head, np.asarray(chunk, dtype=np.float64)])
+    buffer = np.concatenate([head, chunk])
     n_window = kernel.shape[0]
     h = half_span
     # Window starts of the three DFTs per frame (centre - h, centre, centre + h).

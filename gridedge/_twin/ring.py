@@ -58,6 +58,13 @@ class SampleRing:
             self.offered += n
             return stored
 
+    def skip(self, n_rows: int) -> None:
+        """Advance the index of the next row by `n_rows` without storing rows."""
+        if n_rows < 0:
+            raise InvalidInputError("n_rows must not be negative")
+        with self._lock:
+            self.offered += n_rows
+
     def read(self, max_samples: int | None = None) -> tuple[int, NDArray[np.float64]]:
         """Return ``(first_index, rows)``: consecutive samples, never across a gap."""
         if max_samples is not None and max_samples < 0:

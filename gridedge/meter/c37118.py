@@ -6,8 +6,10 @@ balanced three-phase set on all six channels, ``x_p(t) = sqrt(2) X A(t) cos(2 pi
 frequency ``f0 + psi'(t) / 2 pi`` and ROCOF ``psi''(t) / 2 pi``.
 """
 
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TextIO
 
 import numpy as np
 from numpy.typing import NDArray
@@ -198,10 +200,14 @@ def _ramp(rate: float, span: float) -> Callable[[float], Iterator[TestSignal]]:
 P_CLASS: tuple[Case, ...] = (
     Case("off-nominal frequency +-2 Hz", Limits(0.01, 0.005, 0.4), _off_nominal(2.0)),
     Case("harmonics 1 %, 2nd-50th", Limits(0.01, 0.005, 0.4), _harmonics(0.01)),
-    Case("amplitude modulation kx 0.1, fm to 2 Hz", Limits(0.03, 0.06, 2.3),
-         _modulation(0.1, 0.0, 2.0)),
-    Case("phase modulation ka 0.1, fm to 2 Hz", Limits(0.03, 0.06, 2.3),
-         _modulation(0.0, 0.1, 2.0)),
+    Case(
+        "amplitude modulation kx 0.1, fm to 2 Hz",
+        Limits(0.03, 0.06, 2.3),
+        _modulation(0.1, 0.0, 2.0),
+    ),
+    Case(
+        "phase modulation ka 0.1, fm to 2 Hz", Limits(0.03, 0.06, 2.3), _modulation(0.0, 0.1, 2.0)
+    ),
     Case("frequency ramp +-1 Hz/s over +-2 Hz", Limits(0.01, 0.01, 0.4), _ramp(1.0, 2.0)),
 )
 """P-class tests at 50 frames per second (limits from C37.118.1 with the 2014 amendment)."""
@@ -219,6 +225,155 @@ def run_case(case: Case, fs: float, backend: kernels.Backend | None = None) -> E
     for signal in case.signals(fs):
         frames = PhasorEstimator(fs, signal.f0, 50.0, backend=backend).push(signal.samples)
         found = errors(signal, frames)
-        worst = Errors(max(worst.tve, found.tve), max(worst.fe, found.fe),
-                       max(worst.rfe, found.rfe))
+        worst = Errors(
+            max(worst.tve, found.tve), max(worst.fe, found.fe), max(worst.rfe, found.rfe)
+        )
     return worst
+
+
+@dataclass(frozen=True)
+class StepResponse:
+    """Response of the estimator to a magnitude or phase step, by equivalent-time sampling.
+
+    Attributes
+    ----------
+    tve_response, fe_response, rfe_response : float
+        Seconds during which TVE, FE and RFE exceed their steady-state limits.
+    delay : float
+        Seconds from the step to the estimate crossing half the step (absolute value).
+    overshoot : float
+        Largest excursion beyond the final value, as a fraction of the step.
+    """
+
+    tve_response: float
+    fe_response: float
+    rfe_response: float
+    delay: float
+    overshoot: float
+
+
+STEP_LIMITS = {
+    "tve_response": 2 / 50,
+    "fe_response": 4.5 / 50,
+    "rfe_response": 6 / 50,
+    "delay": 1 / (4 * 50),
+    "overshoot": 0.05,
+}
+"""P-class step limits at f0 = 50 Hz and 50 frames per second (s, or fraction for overshoot)."""
+
+
+def step_response(
+    fs: float,
+    kind: str,
+    size: float,
+    *,
+    f0: float = 50.0,
+    reporting_rate: float = 50.0,
+    backend: kernels.Backend | None = None,
+) -> StepResponse:
+    """Measure the response to a step, moving the step across one reporting interval.
+
+    Parameters
+    ----------
+    fs : float
+        Sampling frequency, Hz.
+    kind : {"magnitude", "phase"}
+        What steps: the amplitude by `size` (fraction) or the angle by `size` (rad).
+    size : float
+        Step size: 0.1 for +10 % magnitude, ``np.radians(10)`` for +10 degrees.
+    """
+    stride = round(fs / reporting_rate)
+    before, after = 0.3, 0.3
+    times, tve, fe, rfe, value = [], [], [], [], []
+    for shift in range(stride):
+        t_step = before + shift / fs
+
+        def on(t: NDArray[np.float64], t_step: float = t_step) -> NDArray[np.float64]:
+            return (t >= t_step).astype(float)
+
+        if kind == "magnitude":
+            signal = synthesize(
+                fs, before + after, f0=f0, amplitude=lambda t, s=on: 1 + size * s(t)
+            )
+        elif kind == "phase":
+            signal = synthesize(fs, before + after, f0=f0, angle=lambda t, s=on: size * s(t))
+        else:
+            raise ValueError(f"kind must be 'magnitude' or 'phase', got {kind!r}")
+        frames = PhasorEstimator(fs, f0, reporting_rate, backend=backend).push(signal.samples)
+        reference = signal.reference_phasor(frames.time)
+        times.append(frames.time - t_step)
+        tve.append((np.abs(frames.phasor - reference) / np.abs(reference)).max(axis=1))
+        fe.append(np.abs(frames.frequency - f0))
+        rfe.append(np.abs(frames.rocof))
+        first = frames.phasor[:, 0] / (VOLTAGE)
+        value.append(np.abs(first) - 1 if kind == "magnitude" else np.angle(first))
+    order = np.argsort(np.concatenate(times))
+    time = np.concatenate(times)[order]
+
+    def duration(error: list[NDArray[np.float64]], limit: float) -> float:
+        above = time[np.concatenate(error)[order] > limit]
+        return float(above[-1] - above[0]) if above.size else 0.0
+
+    fraction = np.concatenate(value)[order] / size
+    crossing = time[np.argmax(fraction >= 0.5)]
+    return StepResponse(
+        tve_response=duration(tve, 0.01),
+        fe_response=duration(fe, 0.005),
+        rfe_response=duration(rfe, 0.4),
+        delay=abs(float(crossing)),
+        overshoot=float(max(fraction.max() - 1, -fraction.min(), 0.0)),
+    )
+
+
+def report(
+    sampling_rates: Sequence[float] = (3200.0, 6400.0),
+    stream: TextIO | None = None,
+    backend: kernels.Backend | None = None,
+) -> None:
+    """Print the worst errors of every test as a Markdown table (the table of docs/accuracy.md)."""
+    out = stream or sys.stdout
+    print(
+        "| class | test | fs (Hz) | TVE (%) | FE (mHz) | RFE (Hz/s) | limits TVE / FE / RFE |",
+        file=out,
+    )
+    print("|---|---|---|---|---|---|---|", file=out)
+    for label, cases in (("P", P_CLASS), ("M", M_CLASS)):
+        for case in cases:
+            for fs in sampling_rates:
+                found = run_case(case, fs, backend)
+                rfe_limit = "-" if case.limits.rfe is None else f"{case.limits.rfe:g}"
+                verdict = "" if found.within(case.limits) else " **FAIL**"
+                print(
+                    f"| {label} | {case.name} | {fs:g} | {100 * found.tve:.2e} | "
+                    f"{1000 * found.fe:.2e} | {found.rfe:.2e} | {100 * case.limits.tve:g} % / "
+                    f"{1000 * case.limits.fe:g} mHz / {rfe_limit}{verdict} |",
+                    file=out,
+                )
+    print(file=out)
+    print(
+        "| step (P class) | fs (Hz) | TVE resp. (ms) | FE resp. (ms) | RFE resp. (ms) | "
+        "delay (ms) | overshoot (%) |",
+        file=out,
+    )
+    print("|---|---|---|---|---|---|---|", file=out)
+    steps = (
+        ("magnitude +10 %", "magnitude", 0.1),
+        ("magnitude -10 %", "magnitude", -0.1),
+        ("phase +10 deg", "phase", np.radians(10)),
+        ("phase -10 deg", "phase", -np.radians(10)),
+    )
+    for name, kind, size in steps:
+        for fs in sampling_rates:
+            r = step_response(fs, kind, size, backend=backend)
+            print(
+                f"| {name} | {fs:g} | {1000 * r.tve_response:.1f} | {1000 * r.fe_response:.1f} | "
+                f"{1000 * r.rfe_response:.1f} | {1000 * r.delay:.2f} | {100 * r.overshoot:.2f} |",
+                file=out,
+            )
+    limits = STEP_LIMITS
+    print(
+        f"| limits | | {1000 * limits['tve_response']:g} | {1000 * limits['fe_response']:g} | "
+        f"{1000 * limits['rfe_response']:g} | {1000 * limits['delay']:g} | "
+        f"{100 * limits['overshoot']:g} |",
+        file=out,
+    )

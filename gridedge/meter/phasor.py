@@ -26,14 +26,12 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from gridedge import kernels
+from gridedge.channels import CHANNELS, ChannelScaling
 from gridedge.errors import ConfigurationError, InvalidInputError
 from gridedge.grid.sequence import to_sequence
-from gridedge.channels import CHANNELS, ChannelScaling
 
 WINDOW_CYCLES = 2
 """Length of the DFT window in nominal cycles."""
-
-_NATIVE_DTYPES = frozenset(np.dtype(t) for t in ("float64", "float32", "int16", "uint16", "int32"))
 
 
 @dataclass(frozen=True)
@@ -133,6 +131,16 @@ class Frames:
     def total_reactive_power(self) -> NDArray[np.float64]:
         """Three-phase reactive power, shape (n,), var."""
         return self.reactive_power.sum(axis=1)
+
+
+def _read_only_empty() -> Frames:
+    frames = Frames.empty()
+    for array in (frames.time, frames.phasor, frames.frequency, frames.rocof, frames.valid):
+        array.setflags(write=False)
+    return frames
+
+
+_NO_FRAMES = _read_only_empty()
 
 
 def _whole(name: str, numerator: float, denominator: float) -> int:
@@ -288,38 +296,40 @@ class PhasorEstimator:
             self.reset(first_index)
         end = self._end + chunk.shape[0]
         count = max(0, (end - self._reach - self._next_centre) // self.stride + 1)
+        if count == 0:
+            self._keep(chunk, end, count)
+            return _NO_FRAMES
         first_start = self._next_centre - self._reach - self._head_start
         time = self.start_time + (self._next_centre + self.stride * np.arange(count)) / self.fs
         phasor = np.empty((count, len(CHANNELS)), dtype=np.complex128)
         frequency = np.empty(count)
         rocof = np.empty(count)
         valid = np.empty(count, dtype=np.uint8)
-        if count:
-            self._kernel_module.frames(
-                self._head,
-                chunk,
-                first_start,
-                count,
-                self.stride,
-                self.half_span,
-                self._kernel,
-                self._cycle_phase,
-                self._head_start,
-                self.samples_per_cycle,
-                self.scaling.gain,
-                self.fs,
-                self.f0,
-                self.max_deviation,
-                self.min_voltage,
-                phasor,
-                frequency,
-                rocof,
-                valid,
-            )
+        self._kernel_module.frames(
+            self._head,
+            chunk,
+            first_start,
+            count,
+            self.stride,
+            self.half_span,
+            self._kernel,
+            self._cycle_phase,
+            self._head_start,
+            self.samples_per_cycle,
+            self.scaling.gain,
+            self.fs,
+            self.f0,
+            self.max_deviation,
+            self.min_voltage,
+            phasor,
+            frequency,
+            rocof,
+            valid,
+        )
         self._keep(chunk, end, count)
         return Frames(time, phasor, frequency, rocof, valid.view(bool))
 
-    def _keep(self, chunk: NDArray[np.generic], end: int, count: int) -> None:
+    def _keep(self, chunk: NDArray[np.float64], end: int, count: int) -> None:
         """Advance past `count` frames and keep only the samples later frames need."""
         self._next_centre += count * self.stride
         keep_from = self._next_centre - self._reach
@@ -330,12 +340,12 @@ class PhasorEstimator:
             keep_from = max(keep_from, self._head_start)
             from_head = self._head[keep_from - self._head_start :]
             from_chunk = chunk[max(keep_from - self._end, 0) :]
-            self._head = np.concatenate([from_head, from_chunk.astype(np.float64)])
+            self._head = np.concatenate([from_head, from_chunk])
             self._head_start = keep_from
         self._end = end
 
 
-def _as_samples(samples: ArrayLike) -> NDArray[np.generic]:
+def _as_samples(samples: ArrayLike) -> NDArray[np.float64]:
     array = np.asarray(samples)
     if array.ndim != 2 or array.shape[1] != len(CHANNELS):
         raise InvalidInputError(
@@ -344,9 +354,8 @@ def _as_samples(samples: ArrayLike) -> NDArray[np.generic]:
         )
     if array.dtype.kind not in "fiu":
         raise InvalidInputError(f"samples must be real numbers, got dtype {array.dtype}")
-    if array.dtype not in _NATIVE_DTYPES:
-        array = array.astype(np.float64)
-    return np.ascontiguousarray(array)
+    # Converting counts once here is cheaper than converting each sample in every window.
+    return np.ascontiguousarray(array, dtype=np.float64)
 
 
 def estimate(

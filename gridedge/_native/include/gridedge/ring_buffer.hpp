@@ -65,6 +65,12 @@ class SampleRing {
     return stored;
   }
 
+  // Producer only. Advances the index of the next row by `n_rows` without storing anything: the
+  // source lost those samples. The consumer sees the gap as it sees one left by dropped rows.
+  void skip(std::uint64_t n_rows) noexcept {
+    offered_.store(offered_.load(std::memory_order_relaxed) + n_rows, std::memory_order_release);
+  }
+
   // Consumer only. Copies at most `max_rows` consecutive samples (no gap inside) into `out` and
   // sets `first_index` to the absolute index of the first; with nothing to read it is the index
   // after the last row read. Returns the number of rows copied.
