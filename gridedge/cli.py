@@ -29,6 +29,18 @@ def _catalog(args: argparse.Namespace) -> int:
     return commands.run(args, stream=sys.stdout)
 
 
+def _meter(args: argparse.Namespace) -> int:
+    from gridedge.meter import commands
+
+    return commands.run_meter(args)
+
+
+def _algorithms(args: argparse.Namespace) -> int:
+    from gridedge.meter import commands
+
+    return commands.run_algorithms(args, stream=sys.stdout)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``gridedge`` command and its subcommands."""
     parser = argparse.ArgumentParser(prog="gridedge", description=__doc__)
@@ -60,6 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
     for sub in (serve, seed):
         sub.add_argument("--config", help="TOML or JSON file with a [catalog] table")
     catalog.set_defaults(handler=_catalog)
+
+    from gridedge.meter import commands as meter_commands
+
+    meter = commands.add_parser("meter", help="the meter daemon: self-configures from the catalog")
+    meter_commands.add_meter_arguments(meter)
+    meter.set_defaults(handler=_meter)
+    algorithms = commands.add_parser("algorithms", help="sign and build algorithm packages")
+    meter_commands.add_algorithms_arguments(algorithms)
+    algorithms.set_defaults(handler=_algorithms)
     return parser
 
 

@@ -55,3 +55,7 @@ class InvalidDocumentError(InvalidInputError):
 
 class ConvergenceError(GridedgeError, ArithmeticError):
     """An iterative solver did not converge (for example a power flow beyond voltage collapse)."""
+
+
+class CatalogUnavailableError(GridedgeError, ConnectionError):
+    """The Device Catalog could not be reached, or answered with a server error."""
