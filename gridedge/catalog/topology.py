@@ -23,7 +23,7 @@ def check(document: dict[str, Any]) -> Any:
 
 def meters(grid: Any) -> frozenset[str]:
     """Return the ids of every meter of a grid."""
-    return frozenset(grid.meters)
+    return frozenset(meter.id for meter in grid.meters)
 
 
 def affected(old: Any, new: Any) -> frozenset[str]:
@@ -35,6 +35,6 @@ def affected(old: Any, new: Any) -> frozenset[str]:
 
 def portion(grid: Any, meter_id: str, *, version: int) -> dict[str, Any] | None:
     """Return the part of the topology a meter's settings carry, or None if it is not in it."""
-    if meter_id not in grid.meters:
+    if meter_id not in meters(grid):
         return None
     return {"version": version, "meter": meter_id}

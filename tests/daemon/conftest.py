@@ -288,7 +288,25 @@ class Status:
 
 
 def algorithm(body: dict[str, Any], name: str) -> dict[str, Any]:
+    """The status of algorithm `name` in a status body (empty if absent)."""
     return body["algorithms"].get(name, {})
+
+
+def running(name: str, version: str | None = None) -> Callable[[dict[str, Any]], bool]:
+    """Predicate on status bodies: `name` (at `version`) takes inputs."""
+
+    def check(body: dict[str, Any]) -> bool:
+        entry = algorithm(body, name)
+        return entry.get("state") in ("probation", "running") and (
+            version is None or entry.get("version") == version
+        )
+
+    return check
+
+
+def measurements_of(catalog: Catalog, device_id: str) -> str:
+    """Topic filter of a meter's measurements (the phasor frames and those below them)."""
+    return f"{catalog.prefix}meters/{device_id}/measurements/#"
 
 
 @pytest.fixture
@@ -306,10 +324,11 @@ def meters(
         *,
         parameters: dict[str, Any] | None = None,
         start: bool = True,
+        update_interval_s: float = 1,
         **policy: Any,
     ) -> tuple[Meter, Status]:
         device_id = f"M-{uuid.uuid4().hex[:8]}"
-        token = catalog.assign(device_id, algorithms, parameters)
+        token = catalog.assign(device_id, algorithms, parameters, update_interval_s)
         meter = Meter(
             tmp_path / device_id, catalog, device_id, token, [public_hex(signing_key)], **policy
         )
@@ -328,16 +347,12 @@ def meters(
 
 
 @pytest.fixture
-def subscribe_measurements(
-    catalog: Catalog,
-    brokers: dict[str, Mosquitto],  # noqa: F811
-) -> Iterator[Callable[[str], Subscriber]]:
+def subscribe_to() -> Iterator[Callable[[Mosquitto, str], Subscriber]]:
+    """Make subscribers to any broker this test started; closed after the test."""
     made: list[Subscriber] = []
 
-    def make(device_id: str) -> Subscriber:
-        subscriber = Subscriber(
-            brokers["monitoring"], f"{catalog.prefix}meters/{device_id}/measurements/#"
-        )
+    def make(broker: Mosquitto, topic_filter: str) -> Subscriber:
+        subscriber = Subscriber(broker, topic_filter)
         made.append(subscriber)
         return subscriber
 

@@ -6,21 +6,17 @@ import numpy as np
 
 from gridedge.meter.catalog_client import CatalogClient
 from gridedge.mqtt import Deduplicator
-from tests.daemon.conftest import algorithm
+from tests.daemon.conftest import algorithm, measurements_of, running
 from tests.fixtures.services import free_port
 
 PUBLISHER = {"name": "phasor-publisher", "version": "1.0.0", "parameters": {"decimation": 10}}
 
 
-def running(name):
-    return lambda body: algorithm(body, name).get("state") in ("probation", "running")
-
-
 def test_self_configuration_starts_acquisition_algorithms_and_publication(
-    catalog, meters, subscribe_measurements
+    catalog, meters, subscribe
 ):
     meter, status = meters([PUBLISHER])
-    measurements = subscribe_measurements(meter.device_id)
+    measurements = subscribe("monitoring", measurements_of(catalog, meter.device_id))
     body = status.wait(running("phasor-publisher"))
     assert body["booted_from"] == "catalog"
     assert body["revision"] >= 1
@@ -68,16 +64,14 @@ def test_clean_stop_says_offline_and_keeps_settings(catalog, meters):
         time.sleep(0.2)
 
 
-def test_catalog_unreachable_at_boot_starts_from_last_known_good(
-    catalog, meters, subscribe_measurements
-):
+def test_catalog_unreachable_at_boot_starts_from_last_known_good(catalog, meters, subscribe):
     meter, status = meters([PUBLISHER])
     first = status.wait(running("phasor-publisher"))
     assert meter.stop() == 0
 
     dead = f"http://127.0.0.1:{free_port()}"
     meter.start(GRIDEDGE_METER_CATALOG_URL=dead)
-    measurements = subscribe_measurements(meter.device_id)
+    measurements = subscribe("monitoring", measurements_of(catalog, meter.device_id))
     body = status.fresh(
         lambda b: b["booted_from"] == "last-known-good" and running("phasor-publisher")(b)
     )
