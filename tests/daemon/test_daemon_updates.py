@@ -128,7 +128,8 @@ def test_algorithms_change_live_without_a_restart(catalog, meters, subscribe, si
     measurements.received.clear()
     measurements.drain(1.0)
     assert not [e for t, e, _ in measurements.received if t.endswith("/measurements")]
-    assert meter.process.pid == pid and meter.process.poll() is None
+    assert meter.process.pid == pid
+    assert meter.process.poll() is None
 
 
 def test_topology_and_topics_reparameterise_the_algorithms(
