@@ -86,6 +86,10 @@ class Deployer:
         self._on_failure = on_failure
         self._clock = clock
         self._specs: dict[str, AlgorithmSpec] = {}
+        # The assignment each running slot was configured with, and, while a new version is
+        # on probation, the one its predecessor ran with (a rollback restores both).
+        self._running: dict[str, AlgorithmSpec] = {}
+        self._fallback: dict[str, AlgorithmSpec] = {}
         self._refused: dict[tuple[str, str, str], str] = {}
 
     # -- settings ---------------------------------------------------------------------------
@@ -138,7 +142,7 @@ class Deployer:
                 if on_probation:
                     self._roll_back(name, installed, f"failed to start after a restart: {exc}")
                 continue
-            self._place(slot, probation=on_probation)
+            self._place(slot, spec, probation=on_probation)
         self.apply(specs, reconfigure=False)
 
     # -- events -----------------------------------------------------------------------------
@@ -159,6 +163,7 @@ class Deployer:
             due = slot.probation_until
             if slot.state is State.PROBATION and due is not None and now >= due:
                 self.installer.commit(slot.name)
+                self._fallback.pop(slot.name, None)
                 slot.probation_until = None
                 slot.state = State.RUNNING
                 logger.info("%s %s passed its probation", slot.name, slot.version)
@@ -194,7 +199,10 @@ class Deployer:
             self.installer.discard(installed)
             return
         self.installer.activate(installed)
-        self._place(slot, probation=True)
+        previous = self._running.get(spec.name)
+        if previous is not None:
+            self._fallback[spec.name] = previous
+        self._place(slot, spec, probation=True)
 
     def _start(self, spec: AlgorithmSpec, installed: Installed) -> Slot:
         deadline = spec.parameters.get("deadline_s", self.policy.deadline_s)
@@ -215,7 +223,8 @@ class Deployer:
             raise
         return slot
 
-    def _place(self, slot: Slot, *, probation: bool) -> None:
+    def _place(self, slot: Slot, spec: AlgorithmSpec, *, probation: bool) -> None:
+        self._running[slot.name] = spec
         if probation:
             slot.probation_until = self._clock() + self.policy.probation_s
             slot.state = State.PROBATION
@@ -231,6 +240,8 @@ class Deployer:
             slot.configure(self._make_context(spec, slot.installed, slot.publish))
         except AlgorithmFailedError as exc:
             logger.error("%s %s: new settings failed: %s", slot.name, slot.version, exc)
+            return
+        self._running[slot.name] = spec
 
     def _restart(self, failed: Slot, spec: AlgorithmSpec) -> None:
         try:
@@ -240,7 +251,7 @@ class Deployer:
                 "%s %s: restart with new settings failed: %s", spec.name, spec.version, exc
             )
             return
-        self._place(slot, probation=False)
+        self._place(slot, spec, probation=False)
 
     def _roll_back(self, name: str, failed: Installed, reason: str) -> None:
         self._refuse(name, failed.version, failed.sha256, reason)
@@ -248,7 +259,7 @@ class Deployer:
         if slot is not None:
             slot.stop(0.1)
         restored = self.installer.rollback(name)
-        spec = self._specs.get(name)
+        spec = self._fallback.pop(name, None) or self._specs.get(name)
         if restored is None or spec is None:
             logger.error("%s %s failed with no version to go back to", name, failed.version)
             return
@@ -260,14 +271,15 @@ class Deployer:
                 "%s %s: the restored version failed to start: %s", name, restored.version, exc
             )
             return
-        self._place(slot, probation=False)
+        self._place(slot, spec, probation=False)
 
     def _remove(self, name: str) -> None:
         slot = self.host.remove(name)
         if slot is not None:
             slot.stop(self.policy.deadline_s)
         self.installer.remove(name)
-        self._specs.pop(name, None)
+        for specs in (self._specs, self._running, self._fallback):
+            specs.pop(name, None)
         logger.info("%s removed", name)
 
     def _refuse(self, name: str, version: str, sha256: str, reason: str) -> None:

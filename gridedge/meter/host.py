@@ -285,7 +285,7 @@ class Slot:
             result = target(*arguments)
         except BaseException as exc:
             self._busy = None
-            self._fail(f"{method.lstrip('_')} raised {type(exc).__name__}: {exc}")
+            self._fail(f"{method.lstrip('_')} raised {type(exc).__name__}: {exc}", reply)
             if method != "_load" and self._instance is not None:
                 self._close_after_failure()
             return False
@@ -294,9 +294,11 @@ class Slot:
         self.calls += 1
         self.slowest_s = max(self.slowest_s, elapsed)
         if elapsed > deadline and self.state is not State.STOPPED:
-            self._fail(f"{method.lstrip('_')} took {elapsed:.3f} s (deadline {deadline} s)")
+            self._fail(f"{method.lstrip('_')} took {elapsed:.3f} s (deadline {deadline} s)", reply)
             return False
         if self.state is State.FAILED:
+            if reply is not None:
+                reply.fail(self.last_error or "failed")
             return False
         if reply is not None:
             reply.set(result)
@@ -327,7 +329,8 @@ class Slot:
         except Exception:
             logger.exception("%s %s: close after a failure raised", self.name, self.version)
 
-    def _fail(self, reason: str) -> None:
+    def _fail(self, reason: str, reply: _Reply | None = None) -> None:
+        """Fail the slot (once); answer whoever waits for the call that failed."""
         with self._lock:
             if self.state in (State.FAILED, State.STOPPED):
                 return
@@ -335,8 +338,9 @@ class Slot:
             self.last_error = reason
             busy = self._busy
         logger.error("algorithm %s %s failed: %s", self.name, self.version, reason)
-        if busy is not None and busy[3] is not None:
-            busy[3].fail(reason)
+        for waiting in (reply, busy[3] if busy is not None else None):
+            if waiting is not None:
+                waiting.fail(reason)
         self._on_failure(self, reason)
 
 

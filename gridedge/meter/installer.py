@@ -203,10 +203,14 @@ class Installer:
         """Make a staged version the active one, keeping the active one as ``previous``."""
         directory = self.root / installed.name
         current = self._target(installed.name, CURRENT)
+        superseded = self._target(installed.name, PREVIOUS)
         if current is not None and current != installed.version:
             durable.point(directory / PREVIOUS, f"{VERSIONS}/{current}")
         durable.point(directory / CURRENT, f"{VERSIONS}/{installed.version}")
         durable.write_file(directory / HIGHEST, installed.version.encode())
+        if superseded not in (None, current, installed.version):
+            # The active version was itself on probation: its predecessor goes.
+            durable.remove_tree(directory / VERSIONS / superseded)
         logger.info("%s %s is active (previous: %s)", installed.name, installed.version, current)
 
     def commit(self, name: str) -> None:

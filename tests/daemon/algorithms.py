@@ -4,8 +4,9 @@ It publishes on ``{prefix}test/{meter}/{name}`` (grid broker, events): once afte
 ``configure`` what it was configured with, then per its parameters:
 
 ``fail``: ``"raise"`` (on_frames raises), ``"hang"`` (on_frames sleeps an hour),
-``"overrun"`` (on_frames takes longer than the deadline), ``"undeclared"`` (publishes on a
-topic it did not declare), ``"configure"`` (configure raises);
+``"overrun"`` (on_frames takes ``overrun_s``), each once more than ``after`` frames (10)
+arrived; ``"undeclared"`` (publishes on a topic it did not declare), ``"configure"``
+(configure raises);
 ``configure_sleep_s``: seconds configure takes;
 ``listen``: topic filters (grid broker) whose messages it echoes;
 ``burst`` and ``per_frame``: publish ``burst`` numbered events, ``per_frame`` per frame block.
@@ -65,11 +66,12 @@ class Probe(BaseAlgorithm):
                 "topology": self.context.topology,
             }})
         fail = self.parameters.get("fail")
-        if fail == "raise" and self.frames > 10:
+        late = self.frames > self.parameters.get("after", 10)
+        if fail == "raise" and late:
             raise RuntimeError("on_frames fails on purpose")
-        if fail == "hang" and self.frames > 10:
+        if fail == "hang" and late:
             time.sleep(3600)
-        if fail == "overrun" and self.frames > 10:
+        if fail == "overrun" and late:
             time.sleep(self.parameters.get("overrun_s", 1.0))
         if fail == "undeclared":
             self.context.publish(self.topic + "/elsewhere", {{}})

@@ -269,22 +269,23 @@ class Status:
     def __init__(self, subscriber: Subscriber) -> None:
         self.subscriber = subscriber
 
-    def wait(self, predicate: Callable[[Any], bool], timeout: float = 10.0) -> Any:
-        """The first status body (seen or arriving) for which `predicate` holds."""
+    def wait(
+        self, predicate: Callable[[Any], bool], timeout: float = 10.0, *, since: float = 0.0
+    ) -> Any:
+        """The first status body sent after `since` (seen or arriving) satisfying `predicate`."""
 
         def check(topic: str, envelope: Envelope) -> bool:
             body = envelope.body
             try:
-                return isinstance(body, dict) and bool(predicate(body))
+                return envelope.ts >= since and isinstance(body, dict) and bool(predicate(body))
             except (KeyError, TypeError):
                 return False
 
         return self.subscriber.wait_for(check, timeout)[1].body
 
     def fresh(self, predicate: Callable[[Any], bool], timeout: float = 10.0) -> Any:
-        """Like :meth:`wait`, among the messages arriving from now on."""
-        self.subscriber.received.clear()
-        return self.wait(predicate, timeout)
+        """Like :meth:`wait`, among the status messages sent from now on."""
+        return self.wait(predicate, timeout, since=time.time())
 
 
 def algorithm(body: dict[str, Any], name: str) -> dict[str, Any]:
@@ -341,7 +342,8 @@ def meters(
     yield start
     for meter, subscriber in started:
         if meter.process is not None and meter.process.poll() is None:
-            assert meter.stop() == 0, meter.log()
+            code = meter.stop()
+            assert code == 0, (code, meter.log())
         subscriber.close()
         assert "Traceback" not in meter.log(), meter.log()
 
