@@ -24,7 +24,7 @@ test: $(VENV)/.installed lint
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	PATH=$(BIN):$$PATH $(BIN)/cython-lint gridedge
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/cython-lint gridedge
 	$(BIN)/clang-format --dry-run --Werror $(shell git ls-files 'gridedge/_native/*.cpp' 'gridedge/_native/*.hpp')
 
 format: $(VENV)/.installed
@@ -35,7 +35,7 @@ format: $(VENV)/.installed
 bench: $(VENV)/.installed
 	mkdir -p benchmarks/results
 	$(BIN)/python -m pytest benchmarks -p no:randomly --benchmark-only \
-		--benchmark-columns=min,median,iqr,ops --benchmark-sort=fullname \
+		--benchmark-columns=min,median,iqr,ops --benchmark-sort=name \
 		--benchmark-json=benchmarks/results/latest.json
 	$(BIN)/python -m gridedge.bench benchmarks/results/latest.json
 

@@ -47,7 +47,7 @@ class ChannelScaling:
 
     @classmethod
     def identity(cls) -> "ChannelScaling":
-        """Samples already in primary volts and amperes."""
+        """Return the scaling of samples already in primary volts and amperes."""
         return cls()
 
     def to_primary(self, raw: ArrayLike) -> NDArray[np.float64]:

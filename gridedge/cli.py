@@ -41,8 +41,20 @@ def _algorithms(args: argparse.Namespace) -> int:
     return commands.run_algorithms(args, stream=sys.stdout)
 
 
+def _grid(args: argparse.Namespace) -> int:
+    from gridedge.grid.commands import run_grid
+
+    return run_grid(args)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from gridedge.grid.commands import run_simulate
+
+    return run_simulate(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``gridedge`` command and its subcommands."""
+    """Return the argument parser of the ``gridedge`` command and its subcommands."""
     parser = argparse.ArgumentParser(prog="gridedge", description=__doc__)
     parser.add_argument("--version", action="version", version=f"gridedge {__version__}")
     parser.add_argument(
@@ -62,6 +74,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--fs", type=float, nargs="+", default=[3200.0, 6400.0], help="sampling rates, Hz"
     )
     compliance.set_defaults(handler=_compliance)
+
+    grid = commands.add_parser("grid", help="draw a grid (SVG) or export it (JSON)")
+    grid.add_argument("action", choices=["draw", "export"], help="SVG drawing or JSON file")
+    grid.add_argument("output", help="file to write")
+    grid.set_defaults(handler=_grid)
+    simulate = commands.add_parser(
+        "simulate", help="simulate the meters' DAQ streams of a grid, with a fault, to .npz"
+    )
+    simulate.add_argument("output", help=".npz file: samples and scaling per meter")
+    simulate.add_argument("--fs", type=float, default=6400.0, help="sampling rate, Hz")
+    simulate.add_argument("--duration", type=float, default=1.0, help="seconds")
+    simulate.add_argument("--fault", help="LINE:FRACTION:KIND:OHM, for example F1-04:0.37:a-g:1")
+    simulate.add_argument("--at", type=float, default=0.2, help="fault inception, s")
+    simulate.add_argument("--clear", type=float, help="fault clearance, s")
+    simulate.add_argument("--seed", type=int, default=0, help="seed of the DAQ noise")
+    simulate.set_defaults(handler=_simulate)
+    for subcommand in (grid, simulate):
+        source = subcommand.add_mutually_exclusive_group(required=True)
+        source.add_argument("--case", choices=["ieee33", "turin"], help="a built-in grid")
+        source.add_argument("--file", help="a grid in the JSON format")
 
     catalog = commands.add_parser("catalog", help="the Device Catalog service")
     catalog_commands = catalog.add_subparsers(dest="action", required=True, metavar="ACTION")

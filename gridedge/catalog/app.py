@@ -154,6 +154,9 @@ class PrincipalCollection(_Base):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """List the principals of this role, optionally by state and kind."""
         caller = self.caller(req)
+        unknown = sorted(set(req.params) - {"state", "kind"})
+        if unknown:
+            raise InvalidInputError(f"unknown query parameters {unknown}; known: kind, state")
         state = req.get_param("state")
         kind = req.get_param("kind")
         if state is not None and state not in ("registered", "online", "disconnected"):
@@ -354,6 +357,8 @@ def create_app(config: CatalogConfig, *, store: Store, publisher: Publisher) -> 
     catalog = Catalog(config, store, publisher)
     app = CatalogApp(media_type=JSON)
     app.req_options.strip_url_path_trailing_slash = False
+    # "?state=" is a malformed filter to report, not a missing one to ignore.
+    app.req_options.keep_blank_qs_values = True
     app.add_error_handler(GridedgeError, _domain_error)
     app.add_error_handler(sqlite3.OperationalError, _store_unavailable)
     try:

@@ -16,7 +16,7 @@ import secrets
 from gridedge.catalog.store import Store
 from gridedge.errors import AccessDeniedError, AuthenticationError
 
-ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
+ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_@-]{0,63}"
 _ID = re.compile(ID_PATTERN)
 ADMIN = "admin"
 

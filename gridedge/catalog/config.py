@@ -48,7 +48,7 @@ class CatalogConfig:
     database: str = "sqlite:///gridedge-catalog.sqlite3"
     bind: str = "127.0.0.1:8080"
     workers: int = 2
-    threads: int = 1
+    threads: int = 4
     admin_token_sha256: str = ""
     package_keys: tuple[str, ...] = ()
     grid_broker: str = ""

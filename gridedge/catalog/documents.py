@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from gridedge.catalog.auth import ID_PATTERN
-from gridedge.errors import InvalidInputError
+from gridedge.errors import InvalidDocumentError, InvalidInputError
 from gridedge.packages import NAME_PATTERN as PACKAGE_NAME_PATTERN
 from gridedge.packages import parse_version
 
@@ -136,7 +136,8 @@ def registration(document: Any) -> Registration:
     assignments = tuple(_assignment(a, i) for i, a in enumerate(algorithms))
     names = [a.name for a in assignments]
     if len(set(names)) != len(names):
-        raise InvalidInputError(f"registration.algorithms names a package twice: {names}")
+        # Well-formed (no schema can say "unique by name"), but contradictory: 422, not 400.
+        raise InvalidDocumentError(f"registration.algorithms names a package twice: {names}")
     return Registration(
         kind=kind,
         timeout_s=_seconds(fields.get("timeout_s"), "registration.timeout_s", MAX_TIMEOUT_S),

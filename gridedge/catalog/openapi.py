@@ -253,7 +253,7 @@ def _principal_paths(role: str) -> dict[str, Any]:
                     "201": _json(
                         _ref("Principal"), "Registered; the answer holds its bearer token"
                     ),
-                    **_errors(400, 401, 403, 409, 413, 415, 503),
+                    **_errors(400, 401, 403, 409, 413, 415, 422, 503),
                 },
             },
         },

@@ -21,7 +21,8 @@ def worker_app(config: CatalogConfig) -> CatalogApp:
     """
     store = open_store(config.database, busy_timeout_ms=config.busy_timeout_ms)
     sender = f"catalog-{socket.gethostname()}-{os.getpid()}"
-    publisher = MqttPublisher.from_config(config, sender)
+    # A broker down at start-up must not hold the worker: its session is retried meanwhile.
+    publisher = MqttPublisher.from_config(config, sender, timeout=2.0)
     app = create_app(config, store=store, publisher=publisher)
     presence = PresenceWorker(
         app.catalog, publisher.connections.get(MONITORING), config.sweep_interval_s

@@ -34,6 +34,7 @@ from gridedge.errors import (
     NotFoundError,
     PreconditionFailedError,
 )
+from gridedge.grid import Grid
 from gridedge.mqtt import Received, Topics
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,8 @@ class Catalog:
         self.topics = Topics(config.topic_prefix)
         self.authenticator = Authenticator(config.admin_token_sha256, store)
         self.trusted_keys = [packages.load_public_key(k) for k in config.package_keys]
+        # Topology versions never change once stored: parsing each one once is safe.
+        self._grid_cache: tuple[int, Grid] | None = None
 
     # -- principals ------------------------------------------------------------------------
 
@@ -282,17 +285,18 @@ class Catalog:
         grid = topology.check(document)
         now = self.clock()
         with self.store.transaction() as tx:
-            current = tx.topology()
-            _check_preconditions(current, if_match, if_none_match)
+            current = self._current_grid(tx)
+            _check_preconditions(current and current[0], if_match, if_none_match)
             if current is None:
                 affected = topology.meters(grid)
                 version = 1
             else:
-                affected = topology.affected(topology.check(current[1]), grid)
+                affected = topology.affected(current[1], grid)
                 version = current[0] + 1
             tx.add_topology(version, document, now)
             registered = {p.id for p in tx.principals("device", kind="meter")}
-            pushes = self._rerender(tx, sorted(affected & registered))
+            pushes = self._rerender(tx, sorted(affected & registered), grid=(version, grid))
+        self._grid_cache = (version, grid)
         self._push(pushes)
         self.publisher.publish(GRID, self.topics.topology(), {"version": version}, retain=True)
         logger.info("topology version %d: %d meters affected", version, len(affected))
@@ -378,11 +382,25 @@ class Catalog:
             raise NotFoundError(f"{role} {principal_id} is not registered")
         return principal
 
-    def _renderer(self, tx: Transaction) -> Callable[[str, dict[str, Any], int], str]:
-        """Return a function rendering settings with the brokers and topology of `tx`."""
+    def _current_grid(self, tx: Transaction) -> tuple[int, Grid] | None:
+        """Return the latest stored topology version and its grid, parsed once per version."""
+        version = tx.topology_version()
+        if version is None:
+            return None
+        cached = self._grid_cache
+        if cached is None or cached[0] != version:
+            cached = self._grid_cache = (version, topology.check(tx.topology_document(version)))
+        return cached
+
+    def _renderer(
+        self, tx: Transaction, grid: tuple[int, Grid] | None = None
+    ) -> Callable[[str, dict[str, Any], int], str]:
+        """Return a function rendering settings with the brokers and topology of `tx`.
+
+        `grid` (version, grid) stands for a topology stored but not yet committed by `tx`.
+        """
         brokers = tx.brokers()
-        current = tx.topology()
-        grid = None if current is None else topology.check(current[1])
+        current = grid or self._current_grid(tx)
 
         def render_one(principal_id: str, spec: dict[str, Any], revision: int) -> str:
             assigned = {}
@@ -395,8 +413,8 @@ class Catalog:
                     )
                 assigned[(record.name, record.version)] = record
             portion = None
-            if grid is not None and spec["kind"] == "meter":
-                portion = topology.portion(grid, principal_id, version=current[0])
+            if current is not None and spec["kind"] == "meter":
+                portion = topology.portion(current[1], principal_id, version=current[0])
             return render(
                 principal_id,
                 spec,
@@ -411,12 +429,14 @@ class Catalog:
 
         return render_one
 
-    def _rerender(self, tx: Transaction, principal_ids: list[str]) -> dict[str, str]:
+    def _rerender(
+        self, tx: Transaction, principal_ids: list[str], grid: tuple[int, Grid] | None = None
+    ) -> dict[str, str]:
         """Give each principal new settings under one new revision; return them by id."""
         if not principal_ids:
             return {}
         revision = tx.next_revision()
-        render_one = self._renderer(tx)
+        render_one = self._renderer(tx, grid)
         rendered = {}
         for principal_id in principal_ids:
             principal = tx.principal(principal_id)
@@ -443,8 +463,9 @@ class Catalog:
 
 
 def _check_preconditions(
-    current: tuple[int, Any] | None, if_match: str | None, if_none_match: str | None
+    current: int | None, if_match: str | None, if_none_match: str | None
 ) -> None:
+    """Check If-Match / If-None-Match of a topology change against the current version."""
     if current is None:
         if if_match is not None:
             raise PreconditionFailedError("If-Match given, but no topology exists yet")
@@ -452,15 +473,14 @@ def _check_preconditions(
             raise PreconditionFailedError("the first topology is created with If-None-Match: *")
         return
     if if_none_match is not None:
-        raise PreconditionFailedError(f"a topology exists (ETag {topology_etag(current[0])})")
+        raise PreconditionFailedError(f"a topology exists (ETag {topology_etag(current)})")
     if if_match is None:
         raise PreconditionFailedError(
-            f"If-Match is required: the current topology ETag is {topology_etag(current[0])}"
+            f"If-Match is required: the current topology ETag is {topology_etag(current)}"
         )
-    if if_match.strip() != topology_etag(current[0]):
+    if if_match.strip() != topology_etag(current):
         raise PreconditionFailedError(
-            f"If-Match {if_match!r} is stale: the current topology ETag is "
-            f"{topology_etag(current[0])}"
+            f"If-Match {if_match!r} is stale: the current topology ETag is {topology_etag(current)}"
         )
 
 

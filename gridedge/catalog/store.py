@@ -149,6 +149,10 @@ class _Dialect(Protocol):
 
     def lock_schema(self, connection: Any) -> None: ...
 
+    def has_schema(self, connection: Any) -> bool: ...
+
+    def writing(self) -> contextlib.AbstractContextManager[Any]: ...
+
 
 class _SQLite:
     blob = "BLOB"
@@ -156,6 +160,16 @@ class _SQLite:
     def __init__(self, path: Path, busy_timeout_ms: int) -> None:
         self.path = path
         self.busy_timeout_ms = busy_timeout_ms
+        self._writer = threading.Lock()
+
+    def writing(self) -> threading.Lock:
+        """Serialise this process's writers on a mutex.
+
+        SQLite's busy handler makes a blocked writer sleep 1, 2, 5, 10 ... ms between tries;
+        threads of one worker queueing on a mutex instead leave only the other processes to
+        contend through it.
+        """
+        return self._writer
 
     def connect(self) -> sqlite3.Connection:
         # isolation_level=None: autocommit; transactions are opened explicitly by begin().
@@ -188,6 +202,12 @@ class _SQLite:
     def lock_schema(self, connection: sqlite3.Connection) -> None:
         """BEGIN IMMEDIATE already serialises schema changes."""
 
+    def has_schema(self, connection: sqlite3.Connection) -> bool:
+        row = connection.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'counters'"
+        ).fetchone()
+        return row is not None
+
 
 class _PostgreSQL:
     blob = "BYTEA"
@@ -207,9 +227,16 @@ class _PostgreSQL:
     def sql(self, statement: str) -> str:
         return self._PARAMETER.sub(r"%(\1)s", statement)
 
+    def writing(self) -> contextlib.AbstractContextManager[None]:
+        """PostgreSQL locks rows, not the database: writers need no mutex."""
+        return contextlib.nullcontext()
+
     def lock_schema(self, connection: Any) -> None:
         # Several workers may start at once; CREATE ... IF NOT EXISTS alone races in PostgreSQL.
         connection.execute("SELECT pg_advisory_xact_lock(424242)")
+
+    def has_schema(self, connection: Any) -> bool:
+        return connection.execute("SELECT to_regclass('counters')").fetchone()[0] is not None
 
 
 class Transaction:
@@ -307,6 +334,18 @@ class Transaction:
         ).fetchone()
         return None if row is None else (int(row[0]), json.loads(row[1]))
 
+    def topology_version(self) -> int | None:
+        """Return the latest topology version, or None before the first."""
+        row = self.execute("SELECT MAX(version) FROM topologies").fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def topology_document(self, version: int) -> dict[str, Any]:
+        """Return the document of a stored topology version."""
+        row = self.execute(
+            "SELECT document FROM topologies WHERE version = :v", {"v": version}
+        ).fetchone()
+        return json.loads(row[0])
+
     def add_topology(self, version: int, document: dict[str, Any], created: float) -> None:
         """Store a new topology version."""
         self.execute(
@@ -380,7 +419,7 @@ class Store:
     def transaction(self) -> Iterator[Transaction]:
         """Run the enclosed statements as one write transaction."""
         connection = self._connection()
-        with self._dialect.begin(connection):
+        with self._dialect.writing(), self._dialect.begin(connection):
             yield Transaction(connection, self._dialect)
 
     def reader(self) -> Transaction:
@@ -389,6 +428,10 @@ class Store:
 
     def migrate(self) -> None:
         """Create the tables if they do not exist (safe to run from several workers at once)."""
+        # Schema statements lock whole tables: never take those locks once the tables exist,
+        # or a worker starting late deadlocks with the requests of the others.
+        if self._dialect.has_schema(self._connection()):
+            return
         with self.transaction() as tx:
             self._dialect.lock_schema(tx._connection)
             for statement in _SCHEMA.format(blob=self._dialect.blob).split(";"):
@@ -408,6 +451,13 @@ class Store:
             if pid == os.getpid():
                 connection.close()
 
+    def _write(self, statement: str, parameters: dict[str, Any]) -> tuple[list[Any], int]:
+        """Run one writing statement in autocommit mode; return its RETURNING rows and count."""
+        with self._dialect.writing():
+            cursor = self.reader().execute(statement, parameters)
+            rows = cursor.fetchall() if cursor.description else []
+            return rows, cursor.rowcount
+
     def poll(
         self, principal_id: str, role: str, token_sha256: str, now: float
     ) -> tuple[int, str] | None:
@@ -419,41 +469,37 @@ class Store:
             The settings revision and JSON text; None when the id, role or token does not
             match or the principal is not online (the caller then takes the slow path).
         """
-        row = (
-            self.reader()
-            .execute(
-                "UPDATE principals SET last_seen = :now WHERE id = :id AND role = :role "
-                "AND token_sha256 = :h AND state = 'online' RETURNING revision, settings",
-                {"now": now, "id": principal_id, "role": role, "h": token_sha256},
-            )
-            .fetchone()
+        rows, _ = self._write(
+            "UPDATE principals SET last_seen = :now WHERE id = :id AND role = :role "
+            "AND token_sha256 = :h AND state = 'online' RETURNING revision, settings",
+            {"now": now, "id": principal_id, "role": role, "h": token_sha256},
         )
-        return None if row is None else (int(row[0]), row[1])
+        return (int(rows[0][0]), rows[0][1]) if rows else None
 
     def mark_online(self, principal_id: str, now: float) -> bool:
         """Flip a principal to online; True only for the one caller whose update flipped it."""
-        cursor = self.reader().execute(
+        _, count = self._write(
             "UPDATE principals SET state = 'online', state_since = :now, last_seen = :now "
             "WHERE id = :id AND state <> 'online'",
             {"now": now, "id": principal_id},
         )
-        return cursor.rowcount == 1
+        return count == 1
 
     def touch(self, principal_id: str, now: float) -> None:
         """Record a poll time without changing the state."""
-        self.reader().execute(
+        self._write(
             "UPDATE principals SET last_seen = :now WHERE id = :id",
             {"now": now, "id": principal_id},
         )
 
     def mark_disconnected(self, principal_id: str, now: float) -> bool:
         """Flip an online principal to disconnected; True only for the caller that flipped it."""
-        cursor = self.reader().execute(
+        _, count = self._write(
             "UPDATE principals SET state = 'disconnected', state_since = :now "
             "WHERE id = :id AND state = 'online'",
             {"now": now, "id": principal_id},
         )
-        return cursor.rowcount == 1
+        return count == 1
 
     def sweep(self, now: float) -> list[tuple[str, float]]:
         """Disconnect every online principal silent for longer than its timeout.
@@ -464,15 +510,27 @@ class Store:
             Id and last-seen time of each principal this call disconnected; a principal
             appears in the result of exactly one caller, however many sweep at once.
         """
-        rows = (
-            self.reader()
+        # Find the candidates with a read, which takes no write lock, then let a conditional
+        # update of just those decide: polls are not held up while the table is scanned.
+        candidates = [
+            row[0]
+            for row in self.reader()
             .execute(
-                "UPDATE principals SET state = 'disconnected', state_since = :now "
-                "WHERE state = 'online' AND last_seen + timeout_s < :now RETURNING id, last_seen",
+                "SELECT id FROM principals WHERE state = 'online' AND last_seen + timeout_s < :now",
                 {"now": now},
             )
             .fetchall()
-        )
+        ]
+        rows = []
+        for start in range(0, len(candidates), 500):
+            chunk = {f"id{i}": c for i, c in enumerate(candidates[start : start + 500])}
+            found, _ = self._write(
+                "UPDATE principals SET state = 'disconnected', state_since = :now "
+                f"WHERE id IN ({', '.join(':' + k for k in chunk)}) AND state = 'online' "
+                "AND last_seen + timeout_s < :now RETURNING id, last_seen",
+                {"now": now, **chunk},
+            )
+            rows.extend(found)
         return [(r[0], float(r[1])) for r in rows]
 
 

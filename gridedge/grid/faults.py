@@ -167,12 +167,12 @@ class FaultResult:
         """Phase-to-earth voltages at the fault point, shape (3,), p.u."""
         return to_phases(self.fault_voltage_sequence)
 
-    def voltage_of(self, bus: str) -> NDArray[np.complex128]:
-        """Phase voltages of `bus`, shape (3,), p.u."""
+    def phase_voltages(self, bus: str) -> NDArray[np.complex128]:
+        """Phase-to-earth voltages a, b, c of `bus`, shape (3,), p.u."""
         self.grid.bus(bus)
         return self.phase_voltage[self.bus_ids.index(bus)]
 
-    def current_of(self, branch: str, bus: str | None = None) -> NDArray[np.complex128]:
+    def phase_currents(self, branch: str, bus: str | None = None) -> NDArray[np.complex128]:
         """Phase currents into `branch` at end `bus` (from / hv end by default), shape (3,), A."""
         buses = self.grid.branch(branch).buses
         if bus is not None and bus not in buses:
@@ -282,6 +282,32 @@ class FaultStudy:
         return column
 
     # --- public entry points -------------------------------------------------------------
+
+    def impedance_column(self, bus_id: str) -> NDArray[np.complex128]:
+        """Sequence transfer impedances between every bus and `bus_id`, p.u.
+
+        Column `bus_id` of the zero, positive and negative sequence bus impedance matrices
+        (sources and loads included as in the fault analysis), from the sparse factors: the
+        voltage change at each bus per unit current drawn at `bus_id`.
+
+        Returns
+        -------
+        ndarray of complex128, shape (n_bus, 3)
+            Rows in ``grid.bus_ids`` order; zero at de-energised buses. Multiply by
+            :meth:`gridedge.grid.network.Network.impedance_base_ohm` of the row's node for
+            ohms.
+
+        Raises
+        ------
+        InvalidInputError
+            Unknown or de-energised bus.
+        """
+        net = self.network
+        column = self._column(net.node(bus_id))
+        energised = net.node_of_bus >= 0
+        result = np.zeros((len(self.grid.buses), 3), dtype=np.complex128)
+        result[energised] = column[:, net.node_of_bus[energised]].T
+        return result
 
     def bus(self, bus_id: str, kind: str | FaultKind, resistance_ohm: float = 0.0) -> FaultResult:
         """Fault at bus `bus_id`.

@@ -141,6 +141,7 @@ def save(grid: Grid, path: str | os.PathLike[str]) -> None:
     text = json.dumps(to_dict(grid), indent=1, allow_nan=False) + "\n"
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(handle, 0o644)  # mkstemp makes the file private; a grid file is not secret
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
         os.replace(temporary, path)

@@ -86,6 +86,10 @@ class PowerFlowResult:
         end = 0 if bus is None else _end(element.buses, bus, branch)
         return complex(self.current[self.branch_ids.index(branch), end])
 
+    def phase_currents(self, branch: str, bus: str | None = None) -> NDArray[np.complex128]:
+        """Phase currents a, b, c into `branch` at end `bus`, shape (3,), A."""
+        return self.current_of(branch, bus) * np.array([1, A * A, A])
+
     @property
     def voltages(self) -> dict[str, complex]:
         """Bus id -> positive-sequence voltage, p.u."""

@@ -58,7 +58,7 @@ class TestSignal:
     rocof: TimeFunction
 
     def reference_phasor(self, time: NDArray[np.float64]) -> NDArray[np.complex128]:
-        """True phasors at `time`, shape (n, 6), V and A RMS."""
+        """Return the true phasors at `time`, shape (n, 6), V and A RMS."""
         magnitude = np.array([VOLTAGE] * 3 + [CURRENT] * 3)
         shift = np.concatenate([_SHIFT, _SHIFT + CURRENT_ANGLE])
         rotation = np.exp(1j * (self.angle(time)[:, None] + shift))

@@ -89,7 +89,7 @@ def config(
         grid_broker=brokers["grid"].endpoint,
         monitoring_broker=brokers["monitoring"].endpoint,
         topic_prefix=topic_prefix,
-        max_json_bytes=64 * 1024,
+        max_json_bytes=1024 * 1024,
         max_package_bytes=256 * 1024,
     )
 

@@ -229,3 +229,17 @@ def test_topics_follow_the_configured_prefix(client, topic_prefix):
     assert topics["presence"] == f"{topic_prefix}presence/S7"
     assert topics["command"] == f"{topic_prefix}switches/S7/command"
     assert topics["state"] == f"{topic_prefix}switches/S7/state"
+
+
+def test_unknown_or_blank_query_parameters_are_refused(client):
+    register(client)
+    for query in ("?=false", "?colour=red", "?state=", "?kind="):
+        result = client.get(f"/v1/devices{query}", token=ADMIN_TOKEN)
+        assert result.status_code == 400, query
+
+
+def test_a_package_named_twice_is_well_formed_but_unprocessable(client):
+    twice = {"kind": "meter", "algorithms": [{"name": "a", "version": "1"}] * 2}
+    result = client.put("/v1/devices/M1", token=ADMIN_TOKEN, json=twice)
+    assert result.status_code == 422
+    assert "twice" in result.json["description"]

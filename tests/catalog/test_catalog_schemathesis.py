@@ -13,10 +13,11 @@ import hypothesis
 import schemathesis
 from schemathesis import GenerationMode
 
+from gridedge.catalog import openapi
 from tests.catalog.conftest import ADMIN_TOKEN
 
-# Examples per operation and generation mode; about 1,100 cases per store at the default.
-EXAMPLES = int(os.environ.get("GRIDEDGE_SCHEMATHESIS_EXAMPLES", "25"))
+# Examples per operation and generation mode; about 1,200 cases per store at the default.
+EXAMPLES = int(os.environ.get("GRIDEDGE_SCHEMATHESIS_EXAMPLES", "35"))
 MINIMUM_CASES = 1000
 
 CONFIG = schemathesis.Config.from_dict(
@@ -62,6 +63,13 @@ def test_every_operation_holds_to_its_document(app):
                 unsatisfiable.append(operation.label)
     total = sum(cases.values())
     print(f"schemathesis: {total} cases over {len(operations)} operations, both modes")
-    assert len(operations) == 24
-    assert sorted(unsatisfiable) == ["GET /healthz", "GET /openapi.json"]
+    documented = {
+        f"{method.upper()} {path}"
+        for path, item in openapi.document()["paths"].items()
+        for method in item
+        if method in ("get", "put", "post")
+    }
+    # Schemathesis leaves out the operation serving the document itself.
+    assert {o.label for o in operations} == documented - {"GET /openapi.json"}
+    assert set(unsatisfiable) <= {"GET /healthz", "GET /openapi.json"}
     assert total >= MINIMUM_CASES

@@ -42,10 +42,10 @@ def test_fault_matches_opendss(case, kind) -> None:
         assert np.max(np.abs(result.fault_current - fault_current)) <= TOLERANCE * scale
         for bus, expected in voltages.items():
             nominal = grid.bus(bus).kv * 1e3 / np.sqrt(3)
-            ours = result.voltage_of(bus) * nominal
+            ours = result.phase_voltages(bus) * nominal
             assert np.max(np.abs(ours - expected)) <= TOLERANCE * nominal, bus
         for (branch, end), expected in currents.items():
-            ours = result.current_of(branch, grid.branch(branch).buses[end])
+            ours = result.phase_currents(branch, grid.branch(branch).buses[end])
             # Relative to the phasor itself, or to 1 % of the fault current for small ones.
             allowed = TOLERANCE * np.maximum(np.abs(expected), 0.01 * scale)
             assert np.all(np.abs(ours - expected) <= allowed), (branch, end)
@@ -71,7 +71,7 @@ def test_bolted_faults_and_symmetry() -> None:
     assert abs(two.fault_voltage[1] - two.fault_voltage[2]) < 1e-12
     assert two.fault_current[1] == pytest.approx(-two.fault_current[2])
     # Faulted-phase currents on the healthy side of the fault are the load currents only.
-    assert abs(three.current_of("L10-11")[0]) < 1.0
+    assert abs(three.phase_currents("L10-11")[0]) < 1.0
 
 
 def test_resistance_limits_the_current() -> None:
@@ -101,8 +101,8 @@ def test_dyn11_blocks_zero_sequence() -> None:
     """An earth fault in an LV grid shows no zero sequence on the MV side."""
     grid = turin()
     result = fault(grid, "SS07-F1-05", 0.5, "a-g", 0.1)
-    mv = to_sequence(result.voltage_of("SS07"))
-    lv = to_sequence(result.voltage_of("SS07-LV"))
+    mv = to_sequence(result.phase_voltages("SS07"))
+    lv = to_sequence(result.phase_voltages("SS07-LV"))
     assert abs(mv[0]) < 1e-9
     assert abs(lv[0]) > 0.05
     assert np.abs(result.current_sequence[grid.branch_ids.index("TS07"), 0, 0]) < 1e-9
@@ -111,8 +111,8 @@ def test_dyn11_blocks_zero_sequence() -> None:
 def test_open_tie_is_energised_from_one_end_only() -> None:
     grid = turin()
     result = fault(grid, "TIE", 0.5, "a-b-c", 0.0)
-    assert np.abs(result.current_of("TIE", "SS06")).max() == 0.0
-    assert np.abs(result.current_of("TIE", "SS12")).max() > 1000.0
+    assert np.abs(result.phase_currents("TIE", "SS06")).max() == 0.0
+    assert np.abs(result.phase_currents("TIE", "SS12")).max() > 1000.0
 
 
 def test_bad_fault_requests_name_the_element() -> None:
@@ -136,4 +136,19 @@ def test_closing_the_tie_changes_the_fault() -> None:
     radial = fault(grid, "F1-06", 0.5, "a-b-c")
     meshed = fault(grid, "F1-06", 0.5, "a-b-c", switch_states={"TIE@SS06": True})
     assert np.abs(meshed.fault_current).max() > np.abs(radial.fault_current).max()
-    assert np.abs(meshed.current_of("TIE", "SS06")).max() > 100.0
+    assert np.abs(meshed.phase_currents("TIE", "SS06")).max() > 100.0
+
+
+def test_impedance_column_predicts_the_sag() -> None:
+    """dV_i = -Z_if I_f: the transfer impedances reproduce a bolted three-phase fault."""
+    grid = ieee33()
+    study = FaultStudy(grid)
+    column = study.impedance_column("18")
+    assert column.shape == (33, 3)
+    result = study.bus("18", "a-b-c", 0.0)
+    base_a = 1.0 / (np.sqrt(3) * 12.66) * 1e3  # A per p.u. at 1 MVA
+    current_pu = to_sequence(result.fault_current)[1] / base_a
+    predicted = study.prefault.voltage - column[:, 1] * current_pu
+    assert np.allclose(predicted, result.voltage_sequence[:, 1], atol=1e-12)
+    # Reciprocity of a network without phase shifters.
+    assert column[4, 0] == pytest.approx(study.impedance_column("5")[17, 0])

@@ -81,3 +81,20 @@ def test_errors() -> None:
     for method in ("sweep", "newton"):
         with pytest.raises(ConvergenceError, match="did not converge"):
             power_flow(heavy, method=method)
+
+
+def test_from_pandapower_carries_measurements_and_defaults() -> None:
+    net = networks.create_cigre_network_mv(with_der=False)
+    pp.create_measurement(net, "v", "bus", 1.02, 0.01, element=3)
+    pp.create_measurement(net, "p", "line", 0.5, 0.02, element=2, side="from")
+    pp.create_measurement(net, "i", "trafo", 0.1, 0.001, element=0, side="lv")
+    grid = from_pandapower(net)
+    v, p, i = grid.measurements
+    assert (v.quantity, v.element, v.value, v.side) == ("v", "3", 1.02, None)
+    assert (p.element, p.value, p.std_dev, p.side) == ("line2", 500.0, 20.0, "3")
+    assert (i.element, i.value, i.side) == ("trafo0", 100.0, "1")
+    line = grid.line("line0")
+    assert line.r0_ohm_per_km == pytest.approx(3 * line.r1_ohm_per_km)
+    assert line.c0_nf_per_km == line.c1_nf_per_km
+    assert grid.transformer("trafo0").vector_group == "Dyn1"
+    assert grid.source("ext_grid0").sk_mva == 5000.0

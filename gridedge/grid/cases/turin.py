@@ -38,6 +38,8 @@ Data, typed in here with their sources
     - 220 kV network: 8 GVA short-circuit power, R/X 0.1, X0/X1 1 (assumed).
 """
 
+import math
+
 import numpy as np
 
 from gridedge.grid.model import Bus, Grid, Line, Load, Meter, Source, Switch, Transformer
@@ -96,6 +98,9 @@ POWER_FACTOR = 0.95
 SEED = 2022
 """Seed of the draw of the customers' loads."""
 
+FEEDER_Y = 0.6
+"""Drawing coordinate of the feeders (km-like units; LV grids are drawn compressed)."""
+
 
 def turin() -> Grid:
     """Return the Turin test case (see the module docstring for its structure and data)."""
@@ -109,7 +114,7 @@ def turin() -> Grid:
     rng = np.random.default_rng(SEED)
     tan_phi = np.tan(np.arccos(POWER_FACTOR))
     for feeder in (1, 2):
-        side = 1.0 if feeder == 1 else -1.0
+        side = FEEDER_Y if feeder == 1 else -FEEDER_Y
         hv, mv = f"PS{feeder}-HV", f"PS{feeder}-MV"
         buses += [Bus(hv, HV_KV, xy=(-0.35, side)), Bus(mv, MV_KV, xy=(0.0, side))]
         sources.append(Source(f"PS{feeder}", hv, sk_mva=8000.0, rx_ratio=0.1, x0_x1=1.0))
@@ -183,9 +188,10 @@ def _secondary(
     loads: list[Load],
 ) -> None:
     """Add a secondary substation's transformer and LV grid."""
-    x, side = xy
+    x, y = xy
+    outward = math.copysign(1.0, y)  # LV grids drawn away from the other feeder
     lv = f"{station}-LV"
-    buses.append(Bus(lv, LV_KV, xy=(x, side * 1.1)))
+    buses.append(Bus(lv, LV_KV, xy=(x, y + outward * 0.08)))
     transformers.append(
         Transformer(
             f"TS{number:02d}",
@@ -207,7 +213,7 @@ def _secondary(
         offset = (j - (len(feeders) + 1) / 2) * 0.05
         for c in range(1, customers + 1):
             bus = f"{station}-F{j}-{c:02d}"
-            buses.append(Bus(bus, LV_KV, xy=(x + offset, side * (1.1 + 0.012 * c))))
+            buses.append(Bus(bus, LV_KV, xy=(x + offset, y + outward * (0.1 + 0.012 * c))))
             lines.append(Line(bus, previous, bus, LV_SPACING_KM, **LV_CABLE))
             p_kw = float(rng.uniform(*CUSTOMER_KW))
             loads.append(Load(f"D-{bus}", bus, round(p_kw, 3), round(p_kw * tan_phi, 3)))
