@@ -53,6 +53,18 @@ def _simulate(args: argparse.Namespace) -> int:
     return run_simulate(args)
 
 
+def _daq_devices(args: argparse.Namespace) -> int:
+    from gridedge.meter.daq import discover
+
+    devices = discover()
+    for d in devices:
+        print(f"{d.product_name}\tproduct id {d.product_id:#x}\tunique id {d.unique_id}")
+    if not devices:
+        print("gridedge: no MCC DAQ device on USB", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``gridedge`` command and its subcommands."""
     parser = argparse.ArgumentParser(prog="gridedge", description=__doc__)
@@ -113,6 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     algorithms = commands.add_parser("algorithms", help="sign and build algorithm packages")
     meter_commands.add_algorithms_arguments(algorithms)
     algorithms.set_defaults(handler=_algorithms)
+    daq_devices = commands.add_parser(
+        "daq-devices", help="list the MCC DAQ boards on USB (product and unique id)"
+    )
+    daq_devices.set_defaults(handler=_daq_devices)
     return parser
 
 

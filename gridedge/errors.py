@@ -18,7 +18,7 @@ class InvalidInputError(GridedgeError, ValueError):
 
 
 class BackendUnavailableError(GridedgeError, ImportError):
-    """The selected kernel backend cannot be imported (for example, not compiled)."""
+    """The selected backend cannot be imported: a kernel not compiled, a driver not installed."""
 
 
 class NotFoundError(GridedgeError, LookupError):
@@ -59,3 +59,7 @@ class ConvergenceError(GridedgeError, ArithmeticError):
 
 class CatalogUnavailableError(GridedgeError, ConnectionError):
     """The Device Catalog could not be reached, or answered with a server error."""
+
+
+class AcquisitionError(GridedgeError, OSError):
+    """An acquisition device failed: not found, disconnected, stalled or stopped scanning."""

@@ -183,13 +183,13 @@ def test_rows_of_the_wrong_shape_fail_the_pump(tmp_path: Path) -> None:
     assert "not (n, 6)" in str(pump.status().error)
 
 
-def test_stop_ends_a_real_time_stream_promptly(tmp_path: Path) -> None:
+def test_stop_ends_a_real_time_stream_promptly(tmp_path: Path, wait_until) -> None:
     source = ComtradeReplay(read(record_file(tmp_path, 10.0)))
     pump = AcquisitionPump(source, create_ring(64000))
     assert pump.block == 32  # 10 ms at 3.2 kHz
     assert pump.status().state is PumpState.IDLE
     pump.start()
-    time.sleep(0.05)
+    wait_until(lambda: pump.status().samples_read > 0)
     assert pump.status().state is PumpState.RUNNING
     begin = time.monotonic()
     assert pump.stop(timeout=5)
