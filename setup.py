@@ -25,6 +25,14 @@ cpp_extensions = [
         cxx_std=17,
         extra_compile_args=OPTIMISE,
     ),
+    Pybind11Extension(
+        "gridedge._native.faultloc",
+        ["gridedge/_native/faultloc.cpp"],
+        include_dirs=["gridedge/_native/include"],
+        cxx_std=17,
+        # Complex arithmetic without the C99 infinity recovery (no infinities arise there).
+        extra_compile_args=[*OPTIMISE, "-fcx-limited-range"],
+    ),
 ]
 
 setup(

@@ -102,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--clear", type=float, help="fault clearance, s")
     simulate.add_argument("--seed", type=int, default=0, help="seed of the DAQ noise")
     simulate.set_defaults(handler=_simulate)
+    from gridedge.meter.faults.commands import add_parser as add_faults
+
+    add_faults(commands)
     for subcommand in (grid, simulate):
         source = subcommand.add_mutually_exclusive_group(required=True)
         source.add_argument("--case", choices=["ieee33", "turin"], help="a built-in grid")

@@ -63,3 +63,10 @@ class CatalogUnavailableError(GridedgeError, ConnectionError):
 
 class AcquisitionError(GridedgeError, OSError):
     """An acquisition device failed: not found, disconnected, stalled or stopped scanning."""
+
+
+class FaultLocationError(GridedgeError, ValueError):
+    """No point of the feeder explains the measured phasors.
+
+    The fault lies elsewhere, or the measurements contradict the grid model.
+    """

@@ -1,0 +1,28 @@
+"""Fault detection, classification and impedance-based location on a feeder-head meter.
+
+- :class:`FaultDetector` watches a stream of :class:`gridedge.meter.phasor.Frames` and
+  delivers a :class:`FaultEvent` (kind, pre-fault and during-fault phasors) per fault;
+- :func:`classify` tells the fault kind from two phasor sets;
+- :class:`FeederModel` prepares a feeder once per topology, and :func:`locate` finds the
+  faulted bus pair, the distance and the fault resistance, with every candidate and an
+  ambiguity flag.
+"""
+
+from gridedge.meter.faults.classification import ClassificationSettings, classify
+from gridedge.meter.faults.detection import DetectionSettings, FaultDetector, FaultEvent
+from gridedge.meter.faults.feeder import FeederModel, LocationSettings, Section
+from gridedge.meter.faults.location import Candidate, FaultLocation, locate
+
+__all__ = [
+    "Candidate",
+    "ClassificationSettings",
+    "DetectionSettings",
+    "FaultDetector",
+    "FaultEvent",
+    "FaultLocation",
+    "FeederModel",
+    "LocationSettings",
+    "Section",
+    "classify",
+    "locate",
+]
