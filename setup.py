@@ -25,6 +25,13 @@ cpp_extensions = [
         cxx_std=17,
         extra_compile_args=OPTIMISE,
     ),
+    Pybind11Extension(
+        "gridedge._native.wls",
+        ["gridedge/_native/wls.cpp"],
+        include_dirs=["gridedge/_native/include"],
+        cxx_std=17,
+        extra_compile_args=OPTIMISE,
+    ),
 ]
 
 setup(

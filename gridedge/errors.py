@@ -23,3 +23,17 @@ class BackendUnavailableError(GridedgeError, ImportError):
 
 class ConvergenceError(GridedgeError, ArithmeticError):
     """An iterative solver did not converge (for example a power flow beyond voltage collapse)."""
+
+
+class UnobservableError(InvalidInputError):
+    """The measurements do not determine the state of some buses.
+
+    Attributes
+    ----------
+    buses : tuple of str
+        Ids of the buses whose voltage the measurements leave undetermined.
+    """
+
+    def __init__(self, message: str, buses: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.buses = tuple(buses)
