@@ -70,3 +70,17 @@ class FaultLocationError(GridedgeError, ValueError):
 
     The fault lies elsewhere, or the measurements contradict the grid model.
     """
+
+
+class UnobservableError(InvalidInputError):
+    """The measurements do not determine the state of some buses.
+
+    Attributes
+    ----------
+    buses : tuple of str
+        Ids of the buses whose voltage the measurements leave undetermined.
+    """
+
+    def __init__(self, message: str, buses: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.buses = tuple(buses)
