@@ -134,7 +134,7 @@ def _read(path: Path) -> dict[str, Any]:
     return document
 
 
-def _convert(where: str, hint: Any, value: Any, *, text: bool = False) -> Any:  # noqa: PLR0911, PLR0912
+def _convert(where: str, hint: Any, value: Any, *, text: bool = False) -> Any:
     """Check `value` against the type `hint`; parse it first if it is a variable's text."""
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):

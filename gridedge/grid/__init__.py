@@ -19,7 +19,7 @@ from typing import Any
 # symmetrical components does not load the solvers and scipy with them.
 _EXPORTS = {
     "Bus": "model",
-    "FaultKind": "faults",
+    "FaultKind": "faultkind",
     "FaultResult": "faults",
     "FaultStudy": "faults",
     "Grid": "model",

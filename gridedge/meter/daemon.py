@@ -36,7 +36,6 @@ from typing import Any
 from paho.mqtt.client import topic_matches_sub
 
 from gridedge import __version__
-from gridedge.channels import ChannelScaling
 from gridedge.errors import (
     AccessDeniedError,
     AuthenticationError,
@@ -52,6 +51,7 @@ from gridedge.meter.host import Host
 from gridedge.meter.installer import Installed, Installer
 from gridedge.meter.links import BrokerLink
 from gridedge.meter.measurement import MeasurementChain
+from gridedge.meter.phasor import PhasorEstimator
 from gridedge.meter.plugin import Context, Measurement, Message, Output
 from gridedge.meter.provisioning import Provisioning
 from gridedge.meter.settings import GRID, MONITORING, AlgorithmSpec, MeterSettings
@@ -313,8 +313,8 @@ class MeterDaemon:
             self.chain.stop()
             self.chain = None
         try:
-            source = open_source(current.acquisition)
-        except (ConfigurationError, InvalidInputError, OSError) as exc:
+            source = open_source(current.acquisition, self.device_id)
+        except (ConfigurationError, InvalidInputError, ImportError, OSError) as exc:
             logger.error("acquisition cannot start: %s", exc)
             return
         self.chain = MeasurementChain(
@@ -350,10 +350,13 @@ class MeterDaemon:
         current = self.settings
         if current is None:
             raise ConfigurationError("algorithms start after the settings")
-        chain = self.chain
+        acquisition = current.acquisition
         # Without acquisition (it failed to start) algorithms still run, on messages only.
-        fs = chain.source.fs if chain else current.acquisition.fs
-        scaling = chain.source.scaling if chain else ChannelScaling.identity()
+        estimator = (
+            self.chain.estimator
+            if self.chain
+            else PhasorEstimator(acquisition.fs, acquisition.f0, acquisition.reporting_rate)
+        )
         return Context(
             meter_id=self.device_id,
             name=spec.name,
@@ -361,12 +364,7 @@ class MeterDaemon:
             parameters=spec.parameters,
             topology=current.topology,
             topics=current.topics,
-            measurement=Measurement(
-                fs=fs,
-                f0=current.acquisition.f0,
-                reporting_rate=current.acquisition.reporting_rate,
-                scaling=scaling,
-            ),
+            measurement=Measurement.of(estimator),
             publish=publish,
             logger=logging.getLogger(f"gridedge.algorithms.{spec.name}"),
         )

@@ -1,27 +1,24 @@
-"""From the source to the algorithms: the sample ring, phasor estimation and dispatch.
+"""From the source to the algorithms: acquisition pump, sample ring, phasor estimation.
 
-Two threads. The acquisition thread reads the source in blocks (a paced source waits until
-they are due, as a DAQ would) and writes them into the native sample ring; it never waits for
-anything else, so a slow consumer costs dropped samples (counted), not a stalled DAQ. The
-estimation thread reads the ring, feeds the phasor estimator, and offers the frames (and,
-when some algorithm declared them, the raw sample blocks) to the algorithm host, which never
-blocks either. A gap in the sample indices restarts the estimator's windows at the gap.
+Two threads. The acquisition pump (:mod:`gridedge.meter.sampling`) reads the source in
+blocks (a paced source waits until they are due, as a DAQ would) and writes them into the
+native sample ring; it never waits for anything else, so a slow consumer costs dropped
+samples (counted), not a stalled DAQ. The estimation thread reads the ring, feeds the phasor
+estimator, and offers the frames (and, when some algorithm declared them, the raw sample
+blocks) to the algorithm host, which never blocks either. A gap in the sample indices
+restarts the estimator's windows at the gap.
 """
 
-import logging
 import threading
 from collections.abc import Callable
 from typing import Any
-
-import numpy as np
 
 from gridedge.meter.acquisition import Source
 from gridedge.meter.phasor import Frames, PhasorEstimator
 from gridedge.meter.plugin import SampleBlock
 from gridedge.meter.ring import create_ring
+from gridedge.meter.sampling import AcquisitionPump
 from gridedge.meter.settings import AcquisitionSettings
-
-logger = logging.getLogger(__name__)
 
 
 def _read_only(frames: Frames) -> Frames:
@@ -68,80 +65,56 @@ class MeasurementChain:
         )
         self.ring = create_ring(max(2, round(settings.ring_s * source.fs)))
         self.block = max(1, round(settings.block_s * source.fs))
+        self.pump = AcquisitionPump(source, self.ring, block=self.block)
         self.frames = 0
-        self.samples = 0
         self.gaps = 0
-        self.errors = 0
         self._on_frames = on_frames
         self._on_samples = on_samples
         self._wants_samples = wants_samples
-        self._ready = threading.Event()
         self._stop = threading.Event()
-        self._threads = [
-            threading.Thread(target=self._acquire, name="acquisition", daemon=True),
-            threading.Thread(target=self._estimate, name="estimation", daemon=True),
-        ]
+        self._thread = threading.Thread(target=self._estimate, name="estimation", daemon=True)
 
     def start(self) -> None:
-        """Start both threads."""
-        for thread in self._threads:
-            thread.start()
+        """Start acquisition and estimation."""
+        self.pump.start()
+        self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop both threads and close the source."""
         self._stop.set()
-        self._ready.set()
-        for thread in self._threads:
-            thread.join(timeout)
+        self.pump.stop(timeout)
+        self._thread.join(timeout)
         self.source.close()
 
     def report(self) -> dict[str, Any]:
         """Counters for status telemetry."""
+        status = self.pump.status()
         return {
+            "state": status.state.value,
             "fs": self.source.fs,
-            "samples": self.samples,
+            "samples": status.samples_read,
+            "samples_lost": status.samples_lost,
+            "source_gaps": status.source_gaps,
+            "ring_dropped": status.ring_dropped,
+            "overruns": status.ring_overruns,
             "frames": self.frames,
-            "ring_dropped": self.ring.dropped,
-            "overruns": self.ring.overruns,
-            "gaps": self.gaps,
-            "errors": self.errors,
+            "estimation_gaps": self.gaps,
+            "error": status.error,
         }
 
-    def _acquire(self) -> None:
-        expected = None
-        while not self._stop.is_set():
-            try:
-                first, rows = self.source.read(self.block)
-            except Exception:
-                # A DAQ error must not end acquisition for good: count it and read again.
-                self.errors += 1
-                logger.exception("reading the source failed")
-                self._stop.wait(self.settings.block_s)
-                continue
-            if rows.shape[0] == 0:
-                self._stop.wait(self.settings.block_s)
-                continue
-            if expected is not None and first > expected:
-                self.ring.skip(first - expected)
-            self.ring.write(np.ascontiguousarray(rows, dtype=np.float64))
-            expected = first + rows.shape[0]
-            self._ready.set()
-
     def _estimate(self) -> None:
+        idle = self.settings.block_s / 2
         while not self._stop.is_set():
-            self._ready.wait(1.0)
-            self._ready.clear()
-            while not self._stop.is_set():
-                first, rows = self.ring.read(self.block * 4)
-                if rows.shape[0] == 0:
-                    break
-                if first != self.estimator.next_index:
-                    self.gaps += 1
-                self.samples += rows.shape[0]
-                if self._wants_samples():
-                    rows.setflags(write=False)
-                    self._on_samples(SampleBlock(first, rows))
-                frames = self.estimator.push(rows, first)
-                if len(frames):
-                    self.frames += len(frames)
-                    self._on_frames(_read_only(frames))
+            first, rows = self.ring.read(self.block * 4)
+            if rows.shape[0] == 0:
+                self._stop.wait(idle)
+                continue
+            if first != self.estimator.next_index:
+                self.gaps += 1
+            if self._wants_samples():
+                rows.setflags(write=False)
+                self._on_samples(SampleBlock(first, rows))
+            frames = self.estimator.push(rows, first)
+            if len(frames):
+                self.frames += len(frames)
+                self._on_frames(_read_only(frames))

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from gridedge.channels import ChannelScaling
 from gridedge.errors import ConfigurationError
-from gridedge.meter.phasor import Frames
+from gridedge.meter.phasor import Frames, PhasorEstimator
 from gridedge.mqtt import Envelope, Topics
 
 FRAMES = "frames"
@@ -134,12 +134,30 @@ class Measurement:
         Phasor frames per second.
     scaling : ChannelScaling
         Raw sample units to primary volts and amperes.
+    window_s : float
+        Half-length of the window a frame's phasors come from, s.
+    latency_s : float
+        Seconds from a frame's time stamp to the last sample it uses.
     """
 
     fs: float
     f0: float
     reporting_rate: float
     scaling: ChannelScaling
+    window_s: float
+    latency_s: float
+
+    @classmethod
+    def of(cls, estimator: PhasorEstimator) -> "Measurement":
+        """What `estimator` produces."""
+        return cls(
+            fs=estimator.fs,
+            f0=estimator.f0,
+            reporting_rate=estimator.reporting_rate,
+            scaling=estimator.scaling,
+            window_s=estimator.window_length / (2 * estimator.fs),
+            latency_s=estimator.latency,
+        )
 
 
 @dataclasses.dataclass(frozen=True)

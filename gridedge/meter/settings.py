@@ -22,7 +22,7 @@ MONITORING = "monitoring"
 BROKERS = (GRID, MONITORING)
 """The two brokers every meter connects to (DESIGN.md section 3)."""
 
-BACKENDS = ("simulated", "comtrade")
+BACKENDS = ("simulated", "comtrade", "uldaq")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,9 +71,11 @@ class AcquisitionSettings:
     Attributes
     ----------
     backend : str
-        ``simulated`` or ``comtrade``.
+        ``simulated`` (the grid simulator), ``comtrade`` (replay of a record) or ``uldaq``
+        (a Measurement Computing USB DAQ).
     fs : float
-        Sampling rate, Hz; a whole multiple of `f0` and of `reporting_rate`.
+        Sampling rate, Hz; a whole multiple of `f0` and of `reporting_rate` (a COMTRADE
+        record brings its own).
     f0 : float
         Nominal frequency, Hz.
     reporting_rate : float

@@ -1,92 +1,115 @@
-"""The ``simulated`` acquisition backend: an IEEE C37.118.1 test signal, paced like a DAQ.
+"""The ``simulated`` acquisition backend: this meter's DAQ stream from the grid simulator.
 
-A balanced three-phase set (230 V, 100 A lagging 30 degrees; see
-:mod:`gridedge.meter.c37118`) with optional harmonics, generated once for one second (a whole
-number of cycles) and repeated, so streaming costs a copy per block. The samples are in
-primary volts and amperes (identity scaling).
+The meter samples what :class:`gridedge.grid.waveform.Simulation` says its sensors and 12-bit
+DAQ would deliver at its place in a test grid, through an optional fault timeline, paced in
+real time. It stands in for the paper's Opal-RT analog outputs wired to the meter's DAQ.
 """
 
 import dataclasses
 import time
 
-import numpy as np
-from numpy.typing import NDArray
+from gridedge.errors import ConfigurationError
+from gridedge.grid.daq import DaqSettings
+from gridedge.grid.waveform import (
+    Event,
+    FaultClearance,
+    FaultInception,
+    MeterStream,
+    Simulation,
+    WaveformSettings,
+)
 
-from gridedge.channels import ChannelScaling
-from gridedge.errors import ConfigurationError, InvalidInputError
-from gridedge.meter.c37118 import synthesize
-from gridedge.meter.pacing import Pacer
+CASES = ("turin", "ieee33")
 
 
 @dataclasses.dataclass(frozen=True)
-class TestSignalSettings:
+class SimulatedSettings:
     """Options of the ``simulated`` backend (``parameters.acquisition.options``).
 
     Attributes
     ----------
-    harmonic_orders : tuple of int
-        Harmonics of f0 added to every channel.
-    harmonic_fractions : tuple of float
-        Their amplitudes, as fractions of the fundamental (one per order).
+    case : str
+        The grid: ``turin`` or ``ieee33``.
+    meter : str
+        Which meter of that grid this one is; the meter's own id by default.
+    fault_location : str
+        Line or bus of a fault; none when empty.
+    fault_kind : str
+        ``a-g``, ``b-c``, ``b-c-g``, ``a-b-c`` ...
+    fault_fraction : float
+        Position along the line from its from bus.
+    fault_resistance_ohm : float
+        Fault resistance.
+    fault_at_s, fault_clear_s : float
+        Inception and clearance, s after acquisition starts (no clearance when negative).
+    harmonic_orders, harmonic_fractions : tuple
+        Harmonics on every channel (see :class:`gridedge.grid.waveform.WaveformSettings`).
+    noise_lsb : float
+        DAQ input noise, LSB rms.
+    seed : int
+        Seed of the noise.
     realtime : bool
         Deliver samples at the sampling rate (True) or as fast as they are read.
     """
 
+    case: str = "turin"
+    meter: str = ""
+    fault_location: str = ""
+    fault_kind: str = "a-g"
+    fault_fraction: float = 0.5
+    fault_resistance_ohm: float = 0.0
+    fault_at_s: float = 1.0
+    fault_clear_s: float = -1.0
     harmonic_orders: tuple[int, ...] = ()
     harmonic_fractions: tuple[float, ...] = ()
+    noise_lsb: float = 1.0
+    seed: int = 0
     realtime: bool = True
 
     def __post_init__(self) -> None:
-        if len(self.harmonic_orders) != len(self.harmonic_fractions):
+        if self.case not in CASES:
             raise ConfigurationError(
-                f"acquisition.options: {len(self.harmonic_orders)} harmonic_orders but "
-                f"{len(self.harmonic_fractions)} harmonic_fractions"
-            )
-        if any(order < 2 for order in self.harmonic_orders):
-            raise ConfigurationError(
-                f"acquisition.options.harmonic_orders must be >= 2, got {self.harmonic_orders}"
+                f"acquisition.options.case {self.case!r} is not one of {CASES}"
             )
 
+    def events(self) -> list[Event]:
+        """The fault timeline."""
+        if not self.fault_location:
+            return []
+        events: list[Event] = [
+            FaultInception(
+                self.fault_at_s,
+                self.fault_location,
+                self.fault_kind,
+                self.fault_fraction,
+                self.fault_resistance_ohm,
+            )
+        ]
+        if self.fault_clear_s >= 0:
+            events.append(FaultClearance(self.fault_clear_s))
+        return events
 
-class TestSignalSource:
-    """A :class:`~gridedge.meter.acquisition.Source` of a steady C37.118.1 test signal.
 
-    Parameters
-    ----------
-    fs, f0 : float
-        Sampling and nominal frequency, Hz; f0 must be a whole number of hertz.
-    settings : TestSignalSettings
-        Harmonics and pacing.
+def open_simulated(fs: float, meter_id: str, settings: SimulatedSettings) -> MeterStream:
+    """The stream of meter ``settings.meter`` (or `meter_id`) of the case grid, from now on.
+
+    Raises
+    ------
+    InvalidInputError
+        The meter is not in the grid, or the fault timeline names an unknown element.
     """
+    from gridedge.grid import cases
 
-    def __init__(self, fs: float, f0: float, settings: TestSignalSettings) -> None:
-        if not float(f0).is_integer() or not float(fs).is_integer():
-            raise ConfigurationError(
-                f"the simulated signal repeats every second: fs ({fs}) and f0 ({f0}) must be "
-                "whole numbers of hertz"
-            )
-        self.fs = float(fs)
-        self.start_time = time.time()
-        self.scaling = ChannelScaling.identity()
-        harmonics = list(zip(settings.harmonic_orders, settings.harmonic_fractions, strict=True))
-        self._period = synthesize(self.fs, 1.0, f0=f0, harmonics=harmonics).samples
-        self._position = 0
-        self._closed = False
-        self._pacer = Pacer(self.fs, realtime=settings.realtime)
-
-    def read(self, max_samples: int) -> tuple[int, NDArray[np.float64]]:
-        """Return ``(first_index, samples)``: `max_samples` rows (n, 6), V and A, when due."""
-        if max_samples < 0:
-            raise InvalidInputError(f"max_samples must not be negative, got {max_samples}")
-        first = self._position
-        if self._closed:
-            return first, np.empty((0, self._period.shape[1]))
-        self._pacer.wait_for(first + max_samples)
-        length = self._period.shape[0]
-        rows = (np.arange(first, first + max_samples) % length) if max_samples else []
-        self._position += max_samples
-        return first, self._period[rows]
-
-    def close(self) -> None:
-        """End the stream: later reads return zero rows."""
-        self._closed = True
+    grid = getattr(cases, settings.case)()
+    waveform = WaveformSettings(
+        fs=fs,
+        harmonic_orders=settings.harmonic_orders,
+        harmonic_fractions=settings.harmonic_fractions,
+        seed=settings.seed,
+        start_time=time.time(),
+        realtime=settings.realtime,
+    )
+    simulation = Simulation(
+        grid, settings.events(), waveform, DaqSettings(noise_lsb=settings.noise_lsb)
+    )
+    return simulation.source(settings.meter or meter_id)

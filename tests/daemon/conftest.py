@@ -42,7 +42,15 @@ from tests.catalog.test_catalog_gunicorn import Served
 from tests.daemon.algorithms import LATER
 from tests.fixtures.services import Mosquitto
 
-SIMULATED = {"acquisition": {"backend": "simulated", "fs": 6400.0, "block_s": 0.02}}
+SIMULATED = {
+    "acquisition": {
+        "backend": "simulated",
+        "fs": 6400.0,
+        "block_s": 0.02,
+        "options": {"case": "turin", "meter": "M1"},
+    }
+}
+"""Every test meter samples what meter M1 (a feeder head of the Turin grid, 22 kV) would."""
 
 
 def builtin(name: str) -> Builtin:

@@ -39,12 +39,12 @@ def test_self_configuration_starts_acquisition_algorithms_and_publication(
     assert all(abs(e.ts - time.time()) < 5 for e in envelopes)
     frame = envelopes[-1].body
     assert frame["valid"]
-    assert abs(frame["frequency"] - 50.0) < 1e-6
-    # The simulated signal: 230 V and 100 A RMS, current lagging 30 degrees.
+    assert abs(frame["frequency"] - 50.0) < 0.01  # through a noisy 12-bit DAQ
+    # The simulated feeder head of the Turin grid: 22 kV, the load of feeder 1.
     va, ia = complex(*frame["phasors"]["Va"]), complex(*frame["phasors"]["Ia"])
-    assert abs(abs(va) - 230.0) < 1e-6
-    assert abs(abs(ia) - 100.0) < 1e-6
-    assert np.isclose(np.angle(ia / va), -np.pi / 6)
+    assert abs(abs(va) / (22e3 / np.sqrt(3)) - 1) < 0.05
+    assert 10.0 < abs(ia) < 400.0
+    assert frame["p"] > 0
 
     # The catalog saw the poll: the meter is online.
     assert catalog.device(meter.device_id)["state"] == "online"

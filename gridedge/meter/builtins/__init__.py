@@ -33,6 +33,7 @@ class Builtin:
 
 BUILTINS = (
     Builtin("phasor-publisher", "1.0.0", "phasor_publisher"),
+    Builtin("fault-detector", "1.0.0", "fault_detector"),
     Builtin("power-quality", "1.0.0", "power_quality"),
 )
 

@@ -1,7 +1,7 @@
 """Built-in algorithm ``phasor-publisher``: phasor frames to ``meters/{id}/measurements``.
 
-Parameters (``parameters`` of the assignment):
-
+Parameters
+----------
 ``decimation`` (int, default 50)
     Publish one frame in this many: 50 at 50 frames/s is one message a second.
 
