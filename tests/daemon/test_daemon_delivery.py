@@ -73,7 +73,9 @@ def test_a_broker_restart_during_a_burst_loses_no_event(catalog, meters, persist
             ]
         )
         status.wait(running("probe"))
+        deadline = time.monotonic() + 20
         while sum(1 for e, _ in received if "n" in e.body) < EVENTS // 5:
+            assert time.monotonic() < deadline, f"the burst did not start; {meter.log()}"
             collect(subscriber.inbox, received, dedup, 0.05)
         persistent_grid.restart()
         deadline = time.monotonic() + 30
