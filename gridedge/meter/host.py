@@ -213,13 +213,15 @@ class Slot:
     def publish(self, topic: str, body: Any) -> None:
         """``context.publish`` of this algorithm: only declared outputs, nothing once failed.
 
+        A stopped algorithm may still publish from its ``close``.
+
         Raises
         ------
         InvalidInputError
             `topic` is not among the declared outputs.
         """
         declaration = self.declaration
-        if self.state in (State.FAILED, State.STOPPED):
+        if self.state is State.FAILED:
             return
         output = declaration.output(topic) if declaration is not None else None
         if output is None:
