@@ -50,7 +50,13 @@ VOLTS_PER_INPUT_VOLT = 7185.17  # 2 p.u. of 22 kV / sqrt(3) peak over 5 V
 AMPERES_PER_INPUT_VOLT = 2976.92  # 25 x 421 A peak over 5 V
 ALGORITHMS = {
     "phasor-publisher": {"decimation": 50},
-    "fault-detector": {"case": "turin", "meter": "M1", "feeder": "F1", "deadline_s": 5.0},
+    "fault-detector": {
+        "case": "turin",
+        "meter": "M1",
+        "feeder": "F1",
+        "nominal_voltage_v": 22e3 / 3**0.5,
+        "deadline_s": 5.0,
+    },
     "power-quality": {"interval_s": 1.0},
 }
 
@@ -139,11 +145,18 @@ def main() -> None:
         choices=sorted(ALGORITHMS),
         help="built-ins the meter runs",
     )
+    parser.add_argument(
+        "--directory", type=Path, help="work (and keep the logs) here instead of a temporary one"
+    )
     args = parser.parse_args()
     mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     processes = Processes()
-    with tempfile.TemporaryDirectory(prefix="gridedge-footprint-") as name:
-        directory = Path(name)
+    with contextlib.ExitStack() as stack:
+        if args.directory is None:
+            directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="footprint-")))
+        else:
+            directory = args.directory
+            directory.mkdir(parents=True, exist_ok=True)
         try:
             result = run(args, directory, mosquitto, processes)
         finally:
@@ -275,7 +288,7 @@ def register_meter(
     acquisition = {
         "backend": "uldaq",
         "fs": args.fs,
-        "block_s": 0.02,
+        "block_s": 0.05,
         "options": {
             "unique_id": "BENCH001",
             "input_range": "BIP10VOLTS",

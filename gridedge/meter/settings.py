@@ -92,7 +92,7 @@ class AcquisitionSettings:
     fs: float = 6400.0
     f0: float = 50.0
     reporting_rate: float = 50.0
-    block_s: float = 0.02
+    block_s: float = 0.05
     ring_s: float = 2.0
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
 

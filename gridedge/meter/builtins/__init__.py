@@ -11,10 +11,10 @@ frames, the plugin contract) from the meter's installation.
 import dataclasses
 import datetime
 from importlib import resources
+from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-from gridedge import packages
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,12 +45,14 @@ def source(builtin: Builtin) -> bytes:
 
 def build(
     builtin: Builtin,
-    private_key: Ed25519PrivateKey,
+    private_key: "Ed25519PrivateKey",
     expires: datetime.datetime,
     *,
     version: str | None = None,
 ) -> bytes:
     """Build and sign the package of a built-in (optionally under another version)."""
+    from gridedge import packages
+
     return packages.build(
         name=builtin.name,
         version=version or builtin.version,

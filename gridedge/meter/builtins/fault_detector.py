@@ -18,7 +18,8 @@ Parameters
 ``meter`` (str, default the meter id)
     Which meter of that grid this one is.
 ``nominal_voltage_v`` (float)
-    Nominal phase-to-earth voltage at the meter, V RMS; from the grid when ``case`` is given.
+    Nominal phase-to-earth voltage at the meter, V RMS; from the grid when not given (which
+    then loads at configuration rather than at the first fault).
 ``detection`` (object)
     Fields of :class:`gridedge.meter.faults.detection.DetectionSettings`.
 ``prebuild`` (bool, default false)
@@ -58,6 +59,8 @@ class FaultDetectorAlgorithm(BaseAlgorithm):
 
     def __init__(self) -> None:
         self._detector: Any = None
+        self._detector_key: tuple[Any, ...] = ()
+        self._case: str | None = None
         self._grid: Any = None
         self._feeder: Any = None
         self._states: dict[str, bool] = {}
@@ -66,39 +69,41 @@ class FaultDetectorAlgorithm(BaseAlgorithm):
         self._publish: Any = None
 
     def configure(self, context: Context) -> Declaration:
-        """Build the detector (kept across reconfigurations unless its settings change)."""
+        """Build the detector; keep it (and what it remembers) while its settings stay."""
         parameters = context.parameters
         case = parameters.get("case")
         if case is not None and case not in CASES:
             raise ConfigurationError(f"case {case!r} is not one of {CASES}")
-        self._meter_id = str(parameters.get("meter", context.meter_id))
+        meter_id = str(parameters.get("meter", context.meter_id))
+        states = switch_states(context.topology)
+        if (case, meter_id, states) != (self._case, self._meter_id, self._states):
+            if case != self._case:
+                self._grid = None
+            self._case, self._meter_id, self._states = case, meter_id, states
+            self._feeder = None
         self._topic = context.topics.faults(str(parameters.get("feeder", context.meter_id)))
         self._publish = context.publish
-        states = switch_states(context.topology)
-        if case is not None and (self._grid is None or self._grid.name.lower() != case):
-            from gridedge.grid import cases
-
-            self._grid = getattr(cases, case)()
-            self._feeder = None
-        if states != self._states:
-            self._states, self._feeder = states, None
         nominal = parameters.get("nominal_voltage_v")
         if nominal is None:
-            if self._grid is None:
+            if case is None:
                 raise ConfigurationError("give nominal_voltage_v, or the case the meter is in")
-            nominal = self._grid.bus(self._grid.meter(self._meter_id).bus).kv * 1e3 / math.sqrt(3)
+            grid = self._case_grid()
+            nominal = grid.bus(grid.meter(meter_id).bus).kv * 1e3 / math.sqrt(3)
         settings = config.from_mapping(
             DetectionSettings, parameters.get("detection", {}), where="parameters.detection"
         )
         measurement = context.measurement
-        self._detector = FaultDetector(
-            float(nominal),
-            settings,
-            window_s=measurement.window_s,
-            span_s=measurement.latency_s,
-            f0=measurement.f0,
-        )
-        if parameters.get("prebuild", False) and self._grid is not None:
+        key = (float(nominal), settings, measurement.window_s, measurement.latency_s)
+        if key != self._detector_key:
+            self._detector_key = key
+            self._detector = FaultDetector(
+                float(nominal),
+                settings,
+                window_s=measurement.window_s,
+                span_s=measurement.latency_s,
+                f0=measurement.f0,
+            )
+        if parameters.get("prebuild", False) and case is not None:
             self._model()
         return Declaration(
             inputs=frozenset({FRAMES}), outputs=(Output(self._topic, broker="grid", kind=EVENT),)
@@ -108,14 +113,21 @@ class FaultDetectorAlgorithm(BaseAlgorithm):
         """Detect; publish and locate every fault the frames complete."""
         for event in self._detector.push(frames):
             self._publish(self._topic, _detected(event))
-            if self._grid is not None:
+            if self._case is not None:
                 self._publish(self._topic, self._located(event))
+
+    def _case_grid(self) -> Any:
+        if self._grid is None:
+            from gridedge.grid import cases
+
+            self._grid = getattr(cases, self._case)()
+        return self._grid
 
     def _model(self) -> Any:
         if self._feeder is None:
             from gridedge.meter.faults.feeder import FeederModel
 
-            self._feeder = FeederModel(self._grid, self._meter_id, self._states or None)
+            self._feeder = FeederModel(self._case_grid(), self._meter_id, self._states or None)
         return self._feeder
 
     def _located(self, event: FaultEvent) -> dict[str, Any]:
