@@ -149,7 +149,7 @@ class Subscriber:
         self.received: list[tuple[str, Envelope, bool]] = []
 
     def wait_for(
-        self, predicate: Callable[[str, Envelope], bool], timeout: float = 5.0
+        self, predicate: Callable[[str, Envelope], bool], timeout: float = 15.0
     ) -> tuple[str, Envelope]:
         """Return the first message (already received or arriving) that satisfies `predicate`."""
         deadline = time.monotonic() + timeout

@@ -48,7 +48,7 @@ class Served:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        assert wait_for_port(self.port, self.process, timeout=20), self.output()
+        assert wait_for_port(self.port, self.process, timeout=60), self.output()
 
     def output(self) -> str:
         self.log.seek(0)
@@ -57,10 +57,10 @@ class Served:
     def request(self, method, path, *, token=None, body=None, headers=None, context=None):
         if self.tls:
             connection = http.client.HTTPSConnection(
-                LOOPBACK, self.port, timeout=10, context=context
+                LOOPBACK, self.port, timeout=30, context=context
             )
         else:
-            connection = http.client.HTTPConnection(LOOPBACK, self.port, timeout=10)
+            connection = http.client.HTTPConnection(LOOPBACK, self.port, timeout=30)
         headers = dict(headers or {})
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -129,7 +129,7 @@ def test_workers_share_one_store_and_announce_presence_once(serve, subscribe, to
         statuses = list(pool.map(poll, ids * 4))
     assert statuses == [200] * len(statuses)
     # Silence: after timeout (1 s) every worker's sweeper runs several times.
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         states = Counter(
             (topic.rsplit("/", 1)[1], e.body["state"]) for topic, e, _ in monitoring.drain(0.5)

@@ -68,11 +68,11 @@ def test_connection_round_trip_with_nodelay_and_retained_messages(brokers, prefi
         subscriber = Connection(broker.host, broker.port, sender="sub")
         subscriber.start()
         subscriber.subscribe(f"{prefix}#")
-        retained = subscriber.inbox.get(timeout=5)
+        retained = subscriber.inbox.get(timeout=15)
         assert retained.retain
         assert retained.envelope().body == {"n": 1}
         publisher.publish(f"{prefix}b", "live", expiry_s=30)
-        live = subscriber.inbox.get(timeout=5)
+        live = subscriber.inbox.get(timeout=15)
         assert not live.retain
         assert live.envelope().body == "live"
         assert live.envelope().expires is not None
