@@ -165,7 +165,8 @@ def main() -> None:
     print(
         f"\nmeter daemon, {len(args.algorithms)} algorithms ({', '.join(args.algorithms)}), "
         f"6 channels at {args.fs:g} Hz, {args.seconds:g} s after {args.warm_up:g} s:\n"
-        f"  CPU          {result['cpu_percent']:.2f} % of one core\n"
+        f"  CPU          {result['cpu_percent']:.2f} % of one core, of which the simulated "
+        f"board's own scan {result['board_cpu_percent']:.2f} %\n"
         f"  VmRSS        {result['rss_mb_mean']:.1f} MB mean, {result['rss_mb_max']:.1f} MB max\n"
         f"  PSS          {result['pss_mb_mean']:.1f} MB mean\n"
         f"  anonymous    {result['anonymous_mb_mean']:.1f} MB mean\n"
@@ -207,6 +208,7 @@ def run(
     )
     try:
         status = wait_until_running(watcher, status_topic, set(args.algorithms), meter)
+        board = board_cpu_percent(library, args.fs, args.warm_up)
         time.sleep(args.warm_up)
         drain(watcher, status_topic)
         result = measure(meter.pid, args.seconds)
@@ -219,6 +221,7 @@ def run(
         raise SystemExit(f"the meter logged an exception:\n{log}")
     return {
         **result,
+        "board_cpu_percent": board,
         "algorithms": args.algorithms,
         "fs": args.fs,
         "samples": status["acquisition"]["samples"],
@@ -307,6 +310,31 @@ def register_meter(
     body = json.dumps(registration).encode()
     registered = admin(port, token, "PUT", "/v1/devices/M1", body, json_type)
     (directory / "token").write_text(registered["token"])
+
+
+BOARD_ALONE = """
+import sys, time
+from gridedge.meter.daq import DaqSettings, DaqSource
+from gridedge.meter.usage import cpu_seconds
+source = DaqSource(DaqSettings(unique_id="BENCH001", fs=float(sys.argv[1]), buffer_seconds=60.0))
+time.sleep(0.5)
+start, wall = cpu_seconds(), time.monotonic()
+time.sleep(float(sys.argv[2]))
+print(100 * (cpu_seconds() - start) / (time.monotonic() - wall))
+source.close()
+"""
+
+
+def board_cpu_percent(library: Path, fs: float, seconds: float) -> float:
+    """CPU of the simulated board scanning with nobody reading (what real hardware does itself)."""
+    result = subprocess.run(
+        [sys.executable, "-c", BOARD_ALONE, str(fs), str(seconds)],
+        env={**os.environ, "LD_PRELOAD": str(library)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(result.stdout)
 
 
 def measure(pid: int, seconds: float) -> dict[str, float]:
