@@ -78,11 +78,6 @@ class Outbox:
     def put(self, topic: str, body: Any, *, retain: bool = False) -> Envelope:
         """Seal `body` and send it, or keep it on disk while the broker is away; never waits."""
         envelope = self.sequencer.seal(body)
-        self.put_envelope(topic, envelope, retain=retain)
-        return envelope
-
-    def put_envelope(self, topic: str, envelope: Envelope, *, retain: bool = False) -> None:
-        """Send an envelope sealed by :attr:`sequencer`, or keep it on disk."""
         with self._lock:
             connection = self._connection
             if self._direct and connection is not None and connection.connected:
@@ -91,12 +86,13 @@ class Outbox:
                     self._pending.append((info, topic, envelope, retain))
                     self.sent += 1
                     self._prune()
-                    return
+                    return envelope
                 # The session ended a moment ago: paho sends it after reconnecting, and the
                 # spool sends it too; the consumers drop the copy.
             self._direct = False
             self.spool.append(topic, envelope.encode(), retain)
         self._wake.set()
+        return envelope
 
     def switch(self, connection: Connection) -> Connection | None:
         """Deliver through a new connection; return the old one (to be closed by the caller).
