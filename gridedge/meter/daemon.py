@@ -291,6 +291,19 @@ class MeterDaemon:
     def _update(self, old: MeterSettings, new: MeterSettings) -> None:
         """Auto-update: apply what changed, live."""
         changes = settings.changes(old, new)
+        logger.info(
+            "revision %d: brokers moved %s, topics %s, topology %s, acquisition %s; algorithms "
+            "added %s, updated %s, re-parameterised %s, removed %s",
+            new.revision,
+            sorted(changes.brokers),
+            changes.topics,
+            changes.topology,
+            changes.acquisition,
+            sorted(changes.added),
+            sorted(changes.updated),
+            sorted(changes.reparameterised),
+            sorted(changes.removed),
+        )
         self.settings = new
         for name in (GRID, MONITORING):
             if name in changes.brokers or changes.topics:

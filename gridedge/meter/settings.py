@@ -153,10 +153,6 @@ class MeterSettings:
         """The ETag the catalog gives this revision."""
         return f'"r{self.revision}"'
 
-    def algorithm(self, name: str) -> AlgorithmSpec | None:
-        """Return the assignment of the algorithm `name`, or None."""
-        return next((a for a in self.algorithms if a.name == name), None)
-
 
 @dataclasses.dataclass(frozen=True)
 class Changes:

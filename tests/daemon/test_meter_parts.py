@@ -59,7 +59,7 @@ def test_settings_parse_and_compare():
     first = parse(DOCUMENT, "M1")
     assert first.etag == '"r3"'
     assert first.brokers["monitoring"].port == 1884
-    assert first.algorithm("phasor-publisher").parameters == {"decimation": 10}
+    assert first.algorithms[0].parameters == {"decimation": 10}
     assert first.acquisition.fs == 6400.0
     assert first.acquisition.options == {"meter": "M1"}
     moved = edited(
