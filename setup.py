@@ -42,6 +42,13 @@ cpp_extensions = [
         # Complex arithmetic without the C99 infinity recovery (no infinities arise there).
         extra_compile_args=[*OPTIMISE, "-fcx-limited-range"],
     ),
+    Pybind11Extension(
+        "gridedge._native.wls",
+        ["gridedge/_native/wls.cpp"],
+        include_dirs=["gridedge/_native/include"],
+        cxx_std=17,
+        extra_compile_args=OPTIMISE,
+    ),
 ]
 
 setup(

@@ -30,6 +30,18 @@ def _catalog(args: argparse.Namespace) -> int:
     return commands.run(args, stream=sys.stdout)
 
 
+def _meter(args: argparse.Namespace) -> int:
+    from gridedge.meter import commands
+
+    return commands.run_meter(args)
+
+
+def _algorithms(args: argparse.Namespace) -> int:
+    from gridedge.meter import commands
+
+    return commands.run_algorithms(args, stream=sys.stdout)
+
+
 def _grid(args: argparse.Namespace) -> int:
     from gridedge.grid.commands import run_grid
 
@@ -40,6 +52,18 @@ def _simulate(args: argparse.Namespace) -> int:
     from gridedge.grid.commands import run_simulate
 
     return run_simulate(args)
+
+
+def _daq_devices(args: argparse.Namespace) -> int:
+    from gridedge.meter.daq import discover
+
+    devices = discover()
+    for d in devices:
+        print(f"{d.product_name}\tproduct id {d.product_id:#x}\tunique id {d.unique_id}")
+    if not devices:
+        print("gridedge: no MCC DAQ device on USB", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _daq_devices(args: argparse.Namespace) -> int:
@@ -142,6 +166,19 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
     for sub in (serve, seed):
         sub.add_argument("--config", help="TOML or JSON file with a [catalog] table")
     catalog.set_defaults(handler=_catalog)
+
+    from gridedge.meter import commands as meter_commands
+
+    meter = commands.add_parser("meter", help="the meter daemon: self-configures from the catalog")
+    meter_commands.add_meter_arguments(meter)
+    meter.set_defaults(handler=_meter)
+    algorithms = commands.add_parser("algorithms", help="sign and build algorithm packages")
+    meter_commands.add_algorithms_arguments(algorithms)
+    algorithms.set_defaults(handler=_algorithms)
+    daq_devices = commands.add_parser(
+        "daq-devices", help="list the MCC DAQ boards on USB (product and unique id)"
+    )
+    daq_devices.set_defaults(handler=_daq_devices)
     return parser
 
 

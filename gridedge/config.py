@@ -60,7 +60,6 @@ def load(
         wrong type.
     """
     environ = os.environ if environ is None else environ
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     hints = typing.get_type_hints(cls)
     values: dict[str, Any] = {}
     if path is not None:
@@ -69,17 +68,52 @@ def load(
             document = document.get(section, {})
             if not isinstance(document, dict):
                 raise ConfigurationError(f"{path}: [{section}] must be a table")
-        for key, value in document.items():
-            if key not in fields:
-                raise ConfigurationError(
-                    f"{path}: unknown setting {key!r}; known: {', '.join(sorted(fields))}"
-                )
-            values[key] = _convert(f"{path}: {key}", hints[key], value)
+        values = _values(cls, document, str(path))
     stem = prefix + (f"{section}_" if section else "")
-    for name in fields:
+    for name in (f.name for f in dataclasses.fields(cls)):  # type: ignore[arg-type]
         variable = (stem + name).upper()
         if variable in environ:
             values[name] = _convert(variable, hints[name], environ[variable], text=True)
+    return _build(cls, values)
+
+
+def from_mapping(cls: type[T], document: Mapping[str, Any], *, where: str) -> T:
+    """Build settings of type `cls` from defaults and a table received at run time.
+
+    Parameters
+    ----------
+    cls : type
+        A frozen dataclass whose fields all have defaults.
+    document : mapping
+        Values by field name, as JSON or TOML gives them.
+    where : str
+        Where the table comes from (for example ``"settings.parameters.acquisition"``),
+        named in every error.
+
+    Raises
+    ------
+    ConfigurationError
+        `document` is not a table, names an unknown setting, or a value has the wrong type.
+    """
+    if not isinstance(document, Mapping):
+        raise ConfigurationError(f"{where} must be a table, got {document!r}")
+    return _build(cls, _values(cls, document, where))
+
+
+def _values(cls: type, document: Mapping[str, Any], where: str) -> dict[str, Any]:
+    fields = {f.name for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for key, value in document.items():
+        if key not in fields:
+            raise ConfigurationError(
+                f"{where}: unknown setting {key!r}; known: {', '.join(sorted(fields))}"
+            )
+        values[key] = _convert(f"{where}: {key}", hints[key], value)
+    return values
+
+
+def _build(cls: type[T], values: dict[str, Any]) -> T:
     try:
         return cls(**values)
     except (TypeError, ValueError) as exc:

@@ -57,6 +57,10 @@ class ConvergenceError(GridedgeError, ArithmeticError):
     """An iterative solver did not converge (for example a power flow beyond voltage collapse)."""
 
 
+class CatalogUnavailableError(GridedgeError, ConnectionError):
+    """The Device Catalog could not be reached, or answered with a server error."""
+
+
 class AcquisitionError(GridedgeError, OSError):
     """An acquisition device failed: not found, disconnected, stalled or stopped scanning."""
 
@@ -70,3 +74,17 @@ class FaultLocationError(GridedgeError, ValueError):
 
     The fault lies elsewhere, or the measurements contradict the grid model.
     """
+
+
+class UnobservableError(InvalidInputError):
+    """The measurements do not determine the state of some buses.
+
+    Attributes
+    ----------
+    buses : tuple of str
+        Ids of the buses whose voltage the measurements leave undetermined.
+    """
+
+    def __init__(self, message: str, buses: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.buses = tuple(buses)

@@ -245,6 +245,45 @@ class Will:
     body: Any
 
 
+class Sequencer:
+    """Seals bodies into envelopes of one sender session, numbered from 1.
+
+    Parameters
+    ----------
+    sender : str
+        Id written into every envelope.
+    session : str, optional
+        Id of the session; random by default.
+
+    Notes
+    -----
+    A component that keeps messages while its broker is away (the meter's outbox) seals them
+    when they are made, so that a replay carries the original number and time stamp and
+    consumers recognise copies.
+    """
+
+    def __init__(self, sender: str, session: str | None = None) -> None:
+        self.sender = sender
+        self.session = session or secrets.token_hex(8)
+        # itertools.count is advanced atomically under the GIL: safe from any thread.
+        self._seq = itertools.count(1)
+
+    def seal(self, body: Any, *, expiry_s: float | None = None) -> Envelope:
+        """Return the next envelope of the session around `body`.
+
+        `expiry_s` is as for :meth:`Connection.publish`.
+        """
+        now = time.time()
+        return Envelope(
+            self.sender,
+            self.session,
+            next(self._seq),
+            now,
+            body,
+            expires=None if expiry_s is None else now + expiry_s,
+        )
+
+
 class Connection:
     """One MQTT 5 session with one broker.
 
@@ -262,6 +301,11 @@ class Connection:
         Seconds between pings; the broker declares the session dead after 1.5 times this.
     tls : bool
         Connect with TLS using the system's certificate authorities.
+    session_expiry_s : int
+        0: a clean session on every connection. Above 0: a persistent session (clean start
+        off, with this session expiry interval), so that the broker keeps the subscriptions
+        and queues QoS 1 messages for them while the client is away; give a fixed
+        `client_id` then.
 
     Notes
     -----
@@ -279,14 +323,15 @@ class Connection:
         will: Will | None = None,
         keepalive: int = 30,
         tls: bool = False,
+        session_expiry_s: int = 0,
     ) -> None:
         self.host = host
         self.port = port
         self.sender = sender
-        self.session = secrets.token_hex(8)
+        self._sequencer = Sequencer(sender)
+        self.session = self._sequencer.session
         self.inbox: queue.Queue[Received] = queue.Queue()
-        # itertools.count is advanced atomically under the GIL: safe from any thread.
-        self._seq = itertools.count(1)
+        self._session_expiry_s = session_expiry_s
         self._subscriptions: dict[str, int] = {}
         self._lock = threading.Lock()
         self._connected = threading.Event()
@@ -318,7 +363,17 @@ class Connection:
         BrokerUnavailableError
             No session within `timeout`; the connection keeps retrying in the background.
         """
-        self._client.connect_async(self.host, self.port, keepalive=self._keepalive)
+        properties = None
+        if self._session_expiry_s > 0:
+            properties = Properties(PacketTypes.CONNECT)
+            properties.SessionExpiryInterval = self._session_expiry_s
+        self._client.connect_async(
+            self.host,
+            self.port,
+            keepalive=self._keepalive,
+            clean_start=self._session_expiry_s <= 0,
+            properties=properties,
+        )
         self._client.loop_start()
         if not self._connected.wait(timeout):
             raise BrokerUnavailableError(
@@ -358,6 +413,13 @@ class Connection:
                 )
             self._granted.discard(mid)
 
+    def unsubscribe(self, topic_filter: str) -> None:
+        """Stop receiving `topic_filter`, now and after reconnections."""
+        with self._lock:
+            self._subscriptions.pop(topic_filter, None)
+        if self._connected.is_set():
+            self._client.unsubscribe(topic_filter)
+
     def publish(
         self,
         topic: str,
@@ -382,23 +444,27 @@ class Connection:
         expiry_s : float, optional
             For commands: seconds after which the broker drops it and the receiver ignores it.
         """
-        now = time.time()
-        envelope = Envelope(
-            self.sender,
-            self.session,
-            next(self._seq),
-            now,
-            body,
-            expires=None if expiry_s is None else now + expiry_s,
-        )
+        envelope = self._sequencer.seal(body, expiry_s=expiry_s)
+        self.send(topic, envelope, qos=qos, retain=retain)
+        return envelope
+
+    def send(
+        self, topic: str, envelope: Envelope, *, qos: int = 1, retain: bool = False
+    ) -> paho.MQTTMessageInfo:
+        """Send an envelope sealed elsewhere (see :class:`Sequencer`) unchanged.
+
+        Returns
+        -------
+        paho.mqtt.client.MQTTMessageInfo
+            Tells when the broker acknowledged a QoS 1 message (``is_published()``).
+        """
         properties = None
-        if expiry_s is not None:
+        if envelope.expires is not None:
             properties = Properties(PacketTypes.PUBLISH)
-            properties.MessageExpiryInterval = max(1, math.ceil(expiry_s))
-        self._client.publish(
+            properties.MessageExpiryInterval = max(1, math.ceil(envelope.expires - time.time()))
+        return self._client.publish(
             topic, envelope.encode(), qos=qos, retain=retain, properties=properties
         )
-        return envelope
 
     def clear_retained(self, topic: str) -> None:
         """Remove the retained message of `topic` from the broker."""

@@ -12,22 +12,34 @@ The public names other packages build on:
 - :mod:`gridedge.grid.cases` (``turin()``, ``ieee33()``) and the waveform simulator.
 """
 
-from gridedge.grid import topology
-from gridedge.grid.faults import FaultKind, FaultResult, FaultStudy, bus_fault, fault
-from gridedge.grid.jsonformat import from_dict, load, save, to_dict
-from gridedge.grid.model import (
-    Bus,
-    Grid,
-    Line,
-    Load,
-    Measurement,
-    Meter,
-    Source,
-    Switch,
-    Transformer,
-)
-from gridedge.grid.pandapower_net import from_pandapower
-from gridedge.grid.powerflow import PowerFlowResult, power_flow
+import importlib
+from typing import Any
+
+# Names are imported on first use (PEP 562): a meter that needs only the model or the
+# symmetrical components does not load the solvers and scipy with them.
+_EXPORTS = {
+    "Bus": "model",
+    "FaultKind": "faultkind",
+    "FaultResult": "faults",
+    "FaultStudy": "faults",
+    "Grid": "model",
+    "Line": "model",
+    "Load": "model",
+    "Measurement": "model",
+    "Meter": "model",
+    "PowerFlowResult": "powerflow",
+    "Source": "model",
+    "Switch": "model",
+    "Transformer": "model",
+    "bus_fault": "faults",
+    "fault": "faults",
+    "from_dict": "jsonformat",
+    "from_pandapower": "pandapower_net",
+    "load": "jsonformat",
+    "power_flow": "powerflow",
+    "save": "jsonformat",
+    "to_dict": "jsonformat",
+}
 
 __all__ = [
     "Bus",
@@ -53,3 +65,16 @@ __all__ = [
     "to_dict",
     "topology",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -8,10 +8,24 @@
   ambiguity flag.
 """
 
-from gridedge.meter.faults.classification import ClassificationSettings, classify
-from gridedge.meter.faults.detection import DetectionSettings, FaultDetector, FaultEvent
-from gridedge.meter.faults.feeder import FeederModel, LocationSettings, Section
-from gridedge.meter.faults.location import Candidate, FaultLocation, locate
+import importlib
+from typing import Any
+
+# Names are imported on first use (PEP 562): detection alone does not load the feeder model
+# and its solvers (scipy), which a meter needs only once a fault is to be located.
+_EXPORTS = {
+    "Candidate": "location",
+    "ClassificationSettings": "classification",
+    "DetectionSettings": "detection",
+    "FaultDetector": "detection",
+    "FaultEvent": "detection",
+    "FaultLocation": "location",
+    "FeederModel": "feeder",
+    "LocationSettings": "feeder",
+    "Section": "feeder",
+    "classify": "classification",
+    "locate": "location",
+}
 
 __all__ = [
     "Candidate",
@@ -26,3 +40,16 @@ __all__ = [
     "classify",
     "locate",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,676 @@
+"""Weighted-least-squares state estimation: the prepared :class:`Estimator` and :func:`estimate`.
+
+The structure (network, which quantities are measured, which errors are correlated, what to
+derive) is fixed when an :class:`Estimator` is built: the kernel orders the state variables
+to keep the factor of the gain matrix sparse and prepares every index once. Each call of
+:meth:`Estimator.estimate` then takes new values (every minute, say), standard deviations and
+the measurements present, and runs Gauss-Newton; leaving a measurement out keeps the
+structure. Bad data: a chi-square test of ``J(x)`` with m - n degrees of freedom; when it
+fails, the measurement with the largest normalised residual ``|r_i| / sqrt(Omega_ii)``,
+``Omega = R - H G^-1 H^T``, is removed and the state estimated again.
+"""
+
+import functools
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import scipy.sparse.linalg as spla
+from numpy.typing import ArrayLike, NDArray
+from scipy.stats import chi2
+
+from gridedge import kernels
+from gridedge.errors import ConvergenceError, InvalidInputError, UnobservableError
+from gridedge.grid import Grid, Measurement
+from gridedge.grid import network as nw
+from gridedge.meter.estimation.quantities import (
+    Encoded,
+    Quantity,
+    encode,
+    zero_injection_buses,
+)
+from gridedge.meter.estimation.result import DerivedQuantities, EstimationResult
+from gridedge.meter.estimation.settings import EstimationSettings
+
+logger = logging.getLogger(__name__)
+
+CONVERGED, UNOBSERVABLE, NOT_CONVERGED, DIVERGED, SINGULAR = range(5)
+"""Status codes of the kernel's ``solve``."""
+
+ZERO_INJECTION_PREFIX = "zero-injection:"
+"""Ids of the virtual zero-injection measurements: ``zero-injection:<p|q>:<bus>``."""
+
+Initial = Literal["flat", "previous"]
+
+
+@dataclass(frozen=True)
+class _Group:
+    """Measurements whose errors are correlated: kernel rows and weight block offset."""
+
+    rows: NDArray[np.intp]
+    offset: int
+
+
+@functools.lru_cache(maxsize=256)
+def _chi2_threshold(degrees: int, probability: float) -> float:
+    return float(chi2.ppf(probability, degrees)) if degrees > 0 else math.nan
+
+
+class Estimator:
+    """A state estimator prepared for one grid and one set of measured quantities.
+
+    Parameters
+    ----------
+    grid : Grid
+    measurements : sequence of Measurement, optional
+        The measured quantities, with default values and standard deviations (pandapower's
+        semantics, see :mod:`gridedge.meter.estimation.quantities`); ``grid.measurements``
+        when not given.
+    switch_states : mapping of str to bool, optional
+        Switch states overriding the grid's.
+    zero_injection : "auto", iterable of bus ids, or None
+        Buses known to inject nothing; each gets virtual ``p`` and ``q`` measurements of 0
+        with ``settings.zero_injection_sigma_pu`` (very accurate measurements rather than hard
+        constraints). ``"auto"``: buses without a load, a source or a measured injection.
+    correlated : sequence of sequences of str
+        Groups of measurement ids whose errors are correlated; their covariance is given to
+        :meth:`estimate` (default: independent, from the standard deviations).
+    derived : sequence of Quantity
+        Quantities to compute from each estimate with their covariance ``J G^-1 J^T``.
+    settings : EstimationSettings, optional
+    backend : {"native", "python"}, optional
+        Kernel backend (:mod:`gridedge.kernels`).
+
+    Raises
+    ------
+    InvalidInputError
+        Duplicate or unknown ids, measurements of unknown or de-energised elements.
+
+    Notes
+    -----
+    State: the voltage magnitude and angle of every energised electrical node (buses joined
+    by closed bus-bus switches are one node); each source's angle is the reference and stays
+    at its ``va_deg`` (or the angle given to :meth:`estimate`). An estimator is not
+    thread-safe: use one per thread.
+    """
+
+    def __init__(
+        self,
+        grid: Grid,
+        measurements: Sequence[Measurement] | None = None,
+        *,
+        switch_states: Mapping[str, bool] | None = None,
+        zero_injection: str | Sequence[str] | None = "auto",
+        correlated: Sequence[Sequence[str]] = (),
+        derived: Sequence[Quantity] = (),
+        settings: EstimationSettings | None = None,
+        backend: kernels.Backend | None = None,
+    ) -> None:
+        self.grid = grid
+        self.settings = EstimationSettings() if settings is None else settings
+        self.network = net = nw.build(grid, switch_states)
+        given = tuple(grid.measurements if measurements is None else measurements)
+        for item in given:
+            if not isinstance(item, Measurement):
+                raise InvalidInputError(
+                    f"measurements must be Measurement objects, got {type(item).__name__}"
+                )
+        self.measurement_ids = tuple(m.id for m in given)
+        _check_unique(self.measurement_ids)
+        sigma_kw = self.settings.zero_injection_sigma_pu * 1e3 * nw.S_BASE_MVA
+        virtual = tuple(
+            Measurement(f"{ZERO_INJECTION_PREFIX}{quantity}:{bus}", quantity, bus, 0.0, sigma_kw)
+            for bus in zero_injection_buses(grid, net, given, zero_injection)
+            for quantity in ("p", "q")
+        )
+        _check_unique(self.measurement_ids + tuple(m.id for m in virtual))
+        self.zero_injection_ids = tuple(m.id for m in virtual)
+        items = given + virtual
+        order, group_ptr, groups = _kernel_order(given, len(virtual), correlated)
+        self._order = order
+        self._encoded: Encoded = encode(net, [items[i] for i in order], "measurement")
+        self._n_given = len(given)
+        self._default_values = np.array([m.value for m in given], dtype=np.float64)
+        self._default_std = np.array([m.std_dev for m in given], dtype=np.float64)
+        self._virtual_std = np.full(len(virtual), sigma_kw)
+        self._virtual_kernel = order >= len(given)
+        self._groups = groups
+        self._correlated_index = {
+            tuple(items[order[r]].id for r in group.rows): k for k, group in enumerate(groups)
+        }
+        self._solver = self._build_solver(kernels.load("wls", backend), group_ptr)
+        single = np.ones(self._solver.weight_size, dtype=bool)
+        for group in groups:
+            single[group.offset : group.offset + group.rows.size**2] = False
+        self._single_rows = group_ptr[:-1][np.diff(group_ptr) == 1]
+        self._single_offsets = np.flatnonzero(single)
+        self.derived = tuple(derived)
+        self._derived = encode(net, self.derived, "derived quantity") if derived else None
+        self._flat = self._no_load_state()
+        self._previous: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
+        logger.debug(
+            "estimator for %r: %d nodes, %d states, %d measurements (%d zero injections)",
+            grid.name,
+            net.n_nodes,
+            self._solver.n_state,
+            len(items),
+            len(virtual),
+        )
+
+    # --- structure ------------------------------------------------------------------------
+
+    @property
+    def n_state(self) -> int:
+        """Number of state variables (magnitudes, and angles of non-reference nodes)."""
+        return int(self._solver.n_state)
+
+    @property
+    def factor_nonzeros(self) -> int:
+        """Off-diagonal nonzeros of the factor of the gain matrix (native backend)."""
+        return int(self._solver.factor_nonzeros)
+
+    @property
+    def memory_bytes(self) -> int:
+        """Bytes the kernel holds for this estimator (native backend; the twin reports less)."""
+        return int(self._solver.memory_bytes)
+
+    def _build_solver(self, module: object, group_ptr: NDArray[np.int64]) -> object:
+        net = self.network
+        admittance = net.admittance(nw.POSITIVE).tocsr()
+        admittance.sum_duplicates()
+        admittance.sort_indices()
+        fixed = np.zeros(net.n_nodes, dtype=np.int64)
+        fixed[net.source_node] = 1
+        e = self._encoded
+        return module.Solver(  # type: ignore[attr-defined]
+            net.n_nodes,
+            admittance.indptr.astype(np.int64),
+            admittance.indices.astype(np.int64),
+            admittance.data.astype(np.complex128),
+            net.from_node.astype(np.int64),
+            net.to_node.astype(np.int64),
+            net.two_port[:, nw.POSITIVE].reshape(-1, 4),
+            fixed,
+            e.kind,
+            e.node,
+            e.branch,
+            e.end,
+            group_ptr,
+        )
+
+    def _no_load_state(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Flat start: 1 p.u., angles of the unloaded grid (transformer shifts included)."""
+        net = self.network
+        y = net.admittance(nw.POSITIVE).tocsr()
+        voltage = np.ones(net.n_nodes, dtype=np.complex128)
+        voltage[net.source_node] = net.source_voltage
+        free = np.setdiff1d(np.arange(net.n_nodes), net.source_node)
+        if free.size:
+            rhs = -(y[free][:, net.source_node] @ net.source_voltage)
+            try:
+                voltage[free] = spla.spsolve(y[free][:, free].tocsc(), rhs)
+            except RuntimeError:
+                logger.debug("no-load solution failed; flat start with zero angles")
+        angle = np.angle(voltage)
+        angle[~np.isfinite(angle)] = 0.0
+        angle[net.source_node] = np.angle(net.source_voltage)
+        return np.ones(net.n_nodes), angle
+
+    # --- estimation -----------------------------------------------------------------------
+
+    def estimate(
+        self,
+        values: ArrayLike | None = None,
+        std_devs: ArrayLike | None = None,
+        *,
+        covariances: Mapping[tuple[str, ...], ArrayLike] | None = None,
+        active: ArrayLike | None = None,
+        initial: Initial = "flat",
+        reference_angles: Mapping[str, float] | None = None,
+        bad_data: bool | None = None,
+        state_variance: bool = False,
+    ) -> EstimationResult:
+        """Estimate the state from one set of measured values.
+
+        Parameters
+        ----------
+        values, std_devs : array_like of float, shape (m,), optional
+            In the order of :attr:`measurement_ids` and the measurements' units; the
+            measurements' own values and standard deviations when not given.
+        covariances : mapping, optional
+            Correlated group (its ids as declared) -> covariance, shape (k, k), in products
+            of the measurements' units; replaces the standard deviations of its members.
+        active : array_like of bool, shape (m,), optional
+            Measurements present this time (all by default).
+        initial : {"flat", "previous"}
+            Start from 1 p.u. with the no-load angles, or from the last estimate.
+        reference_angles : mapping of str to float, optional
+            Source bus id -> angle held there, degrees (the sources' ``va_deg`` otherwise).
+        bad_data : bool, optional
+            Override ``settings.bad_data``.
+        state_variance : bool
+            Also compute the standard deviation of every bus voltage.
+
+        Returns
+        -------
+        EstimationResult
+
+        Raises
+        ------
+        InvalidInputError
+            Values or standard deviations of the wrong shape, not finite, or not positive
+            (naming the measurements).
+        UnobservableError
+            The measurements leave buses undetermined (naming them).
+        ConvergenceError
+            Gauss-Newton diverged, did not converge, or the gain matrix became singular
+            (naming the iteration and the bus).
+        """
+        z_given = self._vector(values, self._default_values, "values")
+        s_given = self._vector(std_devs, self._default_std, "std_devs")
+        used = self._active(active)
+        self._check_values(z_given, s_given, used)
+        e = self._encoded
+        z = np.concatenate([z_given, np.zeros(self._virtual_std.size)])[self._order] * e.to_pu
+        sigma = np.concatenate([s_given, self._virtual_std])[self._order] * np.abs(e.to_pu)
+        variance = sigma**2
+        kernel_active = np.concatenate([used, np.ones(self._virtual_std.size, bool)])[self._order]
+        weights = np.zeros(self._solver.weight_size)
+        single = self._single_rows
+        weights[self._single_offsets] = np.where(kernel_active[single], 1.0 / variance[single], 0.0)
+        self._correlated_weights(weights, variance, kernel_active, covariances)
+        vm0, va0 = self._initial(initial, reference_angles)
+        settings = self.settings
+        run_bad_data = settings.bad_data if bad_data is None else bad_data
+        report = self._solve(z, weights, vm0, va0)
+        removed: list[str] = []
+        normalized: NDArray[np.float64] | None = None
+        detected = False
+        estimations = 1
+        while True:
+            degrees = int(np.count_nonzero(kernel_active)) - self.n_state
+            threshold = _chi2_threshold(degrees, settings.chi2_probability)
+            if not run_bad_data or not report[4] > threshold:
+                break
+            detected = True
+            normalized_kernel = self._normalized_residuals(z, variance, kernel_active)
+            normalized = np.full(self._n_given, np.nan)
+            given_rows = ~self._virtual_kernel
+            normalized[self._order[given_rows]] = normalized_kernel[given_rows]
+            worst = (
+                int(np.nanargmax(normalized_kernel))
+                if np.any(np.isfinite(normalized_kernel))
+                else -1
+            )
+            if (
+                worst < 0
+                or not normalized_kernel[worst] > settings.residual_threshold
+                or len(removed) >= settings.max_removals
+            ):
+                break
+            bad_id = self.measurement_ids[self._order[worst]]
+            logger.info(
+                "bad data: removing %r (normalised residual %.1f)", bad_id, normalized_kernel[worst]
+            )
+            removed.append(bad_id)
+            kernel_active[worst] = False
+            used[self._order[worst]] = False
+            weights[self._single_offsets] = np.where(
+                kernel_active[single], 1.0 / variance[single], 0.0
+            )
+            self._correlated_weights(weights, variance, kernel_active, covariances)
+            report = self._solve(z, weights, self._solver.vm, self._solver.va)
+            estimations += 1
+        return self._result(
+            z_given,
+            s_given,
+            used,
+            report,
+            normalized,
+            tuple(removed),
+            detected,
+            degrees,
+            threshold,
+            estimations,
+            state_variance,
+        )
+
+    def _vector(
+        self, given: ArrayLike | None, default: NDArray[np.float64], name: str
+    ) -> NDArray[np.float64]:
+        if given is None:
+            return default
+        array = np.asarray(given, dtype=np.float64)
+        if array.shape != default.shape:
+            raise InvalidInputError(
+                f"{name} must have shape {default.shape} (one per measurement), got {array.shape}"
+            )
+        return array
+
+    def _active(self, active: ArrayLike | None) -> NDArray[np.bool_]:
+        if active is None:
+            return np.ones(self._n_given, dtype=bool)
+        mask = np.asarray(active)
+        if mask.shape != (self._n_given,) or mask.dtype != np.bool_:
+            raise InvalidInputError(
+                f"active must be a bool array of shape ({self._n_given},), got {mask.dtype} "
+                f"{mask.shape}"
+            )
+        return mask.copy()
+
+    def _check_values(
+        self, values: NDArray[np.float64], std_devs: NDArray[np.float64], used: NDArray[np.bool_]
+    ) -> None:
+        bad_value = used & ~np.isfinite(values)
+        bad_sigma = used & ~(std_devs > 0)
+        if bad_value.any() or bad_sigma.any():
+            ids = self.measurement_ids
+            problems = [
+                f"{ids[i]!r}: value {values[i]!r} is not finite" for i in np.flatnonzero(bad_value)
+            ]
+            problems += [
+                f"{ids[i]!r}: std_dev {std_devs[i]!r} is not positive"
+                for i in np.flatnonzero(bad_sigma)
+            ]
+            raise InvalidInputError("invalid measurement values:\n  " + "\n  ".join(problems[:20]))
+
+    def _correlated_weights(
+        self,
+        weights: NDArray[np.float64],
+        variance: NDArray[np.float64],
+        active: NDArray[np.bool_],
+        covariances: Mapping[tuple[str, ...], ArrayLike] | None,
+    ) -> None:
+        given = dict(covariances or {})
+        unknown = set(given) - set(self._correlated_index)
+        if unknown:
+            raise InvalidInputError(
+                f"covariances name groups that were not declared: {sorted(unknown)}"
+            )
+        e = self._encoded
+        for key, k in self._correlated_index.items():
+            group = self._groups[k]
+            rows = group.rows
+            size = rows.size
+            if key in given:
+                covariance = np.asarray(given[key], dtype=np.float64)
+                if covariance.shape != (size, size) or not np.all(np.isfinite(covariance)):
+                    raise InvalidInputError(
+                        f"covariance of {list(key)} must be a finite ({size}, {size}) matrix"
+                    )
+                scale = np.abs(e.to_pu[rows])
+                covariance = covariance * np.outer(scale, scale)
+                variance[rows] = np.diag(covariance)
+            else:
+                covariance = np.diag(variance[rows])
+            block = np.zeros((size, size))
+            keep = np.flatnonzero(active[rows])
+            if keep.size:
+                sub = covariance[np.ix_(keep, keep)]
+                try:
+                    np.linalg.cholesky(sub)
+                except np.linalg.LinAlgError:
+                    raise InvalidInputError(
+                        f"covariance of {list(key)} is not positive definite"
+                    ) from None
+                block[np.ix_(keep, keep)] = np.linalg.inv(sub)
+            weights[group.offset : group.offset + size * size] = block.ravel()
+
+    def _initial(
+        self, initial: Initial, reference_angles: Mapping[str, float] | None
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        if initial == "previous" and self._previous is not None:
+            vm, va = (a.copy() for a in self._previous)
+        elif initial in ("flat", "previous"):
+            vm, va = (a.copy() for a in self._flat)
+        else:
+            raise InvalidInputError(f"initial must be 'flat' or 'previous', got {initial!r}")
+        net = self.network
+        for bus, angle in (reference_angles or {}).items():
+            node = net.node(bus)
+            if node not in net.source_node:
+                raise InvalidInputError(f"reference_angles: bus {bus!r} holds no source")
+            if not math.isfinite(angle):
+                raise InvalidInputError(f"reference_angles: angle of {bus!r} is not finite")
+            va[node] = math.radians(angle)
+        return vm, va
+
+    def _solve(
+        self,
+        z: NDArray[np.float64],
+        weights: NDArray[np.float64],
+        vm: NDArray[np.float64],
+        va: NDArray[np.float64],
+    ) -> tuple[int, int, float, int, float]:
+        s = self.settings
+        report = self._solver.solve(
+            z,
+            weights,
+            vm,
+            va,
+            tolerance=s.tolerance,
+            max_iterations=s.max_iterations,
+            pivot_tolerance=s.pivot_tolerance,
+            min_current=s.min_current_pu,
+            max_magnitude=s.max_magnitude_pu,
+        )
+        status, iterations, step, node, _ = report
+        if status == CONVERGED:
+            self._previous = (self._solver.vm, self._solver.va)
+            return report
+        if status in (UNOBSERVABLE, SINGULAR):
+            buses = self._buses_of(self._solver.unobservable_nodes())
+            shown = ", ".join(repr(b) for b in buses[:20]) + (" ..." if len(buses) > 20 else "")
+            if status == UNOBSERVABLE:
+                raise UnobservableError(
+                    f"the measurements leave {len(buses)} bus(es) of grid {self.grid.name!r} "
+                    f"unobservable: {shown}; add measurements or pseudo-measurements there",
+                    buses,
+                )
+            raise ConvergenceError(
+                f"state estimation of grid {self.grid.name!r}: the gain matrix became singular "
+                f"at iteration {iterations + 1}; undetermined there: {shown}"
+            )
+        where = self._buses_of(np.array([node]))[0] if node >= 0 else "?"
+        if status == DIVERGED:
+            raise ConvergenceError(
+                f"state estimation of grid {self.grid.name!r} diverged at iteration {iterations} "
+                f"(step {step:.3g} at bus {where!r}): check the measurements' values and signs"
+            )
+        raise ConvergenceError(
+            f"state estimation of grid {self.grid.name!r} did not converge in {iterations} "
+            f"iterations (last step {step:.3g} at bus {where!r}, tolerance "
+            f"{self.settings.tolerance:g})"
+        )
+
+    def _buses_of(self, nodes: NDArray[np.int64]) -> list[str]:
+        """Bus ids of nodes (every bus of a node of merged buses)."""
+        wanted = np.isin(self.network.node_of_bus, nodes)
+        return [self.grid.bus_ids[i] for i in np.flatnonzero(wanted)]
+
+    def _normalized_residuals(
+        self, z: NDArray[np.float64], variance: NDArray[np.float64], active: NDArray[np.bool_]
+    ) -> NDArray[np.float64]:
+        """|r_i| / sqrt(Omega_ii) per kernel row; NaN where not testable."""
+        residual = z - self._solver.estimates()
+        angle = self._encoded.angle
+        residual[angle] = np.remainder(residual[angle] + math.pi, 2 * math.pi) - math.pi
+        omega = variance - self._solver.measurement_variance()
+        testable = (
+            active & ~self._virtual_kernel & (omega > self.settings.critical_ratio * variance)
+        )
+        normalized = np.full(z.shape, np.nan)
+        normalized[testable] = np.abs(residual[testable]) / np.sqrt(omega[testable])
+        return normalized
+
+    def _result(
+        self,
+        z_given: NDArray[np.float64],
+        s_given: NDArray[np.float64],
+        used: NDArray[np.bool_],
+        report: tuple[int, int, float, int, float],
+        normalized: NDArray[np.float64] | None,
+        removed: tuple[str, ...],
+        detected: bool,
+        degrees: int,
+        threshold: float,
+        estimations: int,
+        state_variance: bool,
+    ) -> EstimationResult:
+        net = self.network
+        solver = self._solver
+        vm, va = solver.vm, solver.va
+        node = net.node_of_bus
+        energised = node >= 0
+        safe = np.where(energised, node, 0)
+        voltage = np.where(energised, vm[safe] * np.exp(1j * va[safe]), 0.0)
+        estimated = np.empty(self._n_given)
+        given_rows = ~self._virtual_kernel
+        e = self._encoded
+        estimated[self._order[given_rows]] = (solver.estimates() / e.to_pu)[given_rows]
+        residuals = z_given - estimated
+        is_angle = np.zeros(self._n_given, dtype=bool)
+        is_angle[self._order[given_rows]] = e.angle[given_rows]
+        residuals[is_angle] = np.remainder(residuals[is_angle] + 180.0, 360.0) - 180.0
+        derived = None
+        if self._derived is not None:
+            d = self._derived
+            values, covariance = solver.derived(d.kind, d.node, d.branch, d.end)
+            values = values / d.to_pu
+            covariance = covariance / np.outer(d.to_pu, d.to_pu)
+            values[d.angle] = np.degrees(np.angle(np.exp(1j * np.radians(values[d.angle]))))
+            derived = DerivedQuantities(self.derived, values, covariance)
+        vm_std = va_std = None
+        if state_variance:
+            angle_var, magnitude_var = solver.state_variance()
+            vm_std = np.where(energised, np.sqrt(np.clip(magnitude_var[safe], 0, None)), 0.0)
+            va_std = np.where(
+                energised, np.degrees(np.sqrt(np.clip(angle_var[safe], 0, None))), 0.0
+            )
+        return EstimationResult(
+            grid=self.grid,
+            bus_ids=self.grid.bus_ids,
+            voltage=voltage,
+            energised=energised,
+            measurement_ids=self.measurement_ids,
+            values=z_given,
+            std_devs=s_given,
+            estimated=estimated,
+            residuals=residuals,
+            active=used,
+            normalized_residuals=normalized,
+            removed=removed,
+            bad_data_detected=detected,
+            objective=float(report[4]),
+            degrees_of_freedom=degrees,
+            chi2_threshold=threshold,
+            iterations=int(report[1]),
+            estimations=estimations,
+            derived=derived,
+            vm_std_pu=vm_std,
+            va_std_deg=va_std,
+        )
+
+
+def _check_unique(ids: Sequence[str]) -> None:
+    seen: set[str] = set()
+    duplicates = sorted({i for i in ids if i in seen or seen.add(i)})  # type: ignore[func-returns-value]
+    if duplicates:
+        raise InvalidInputError(f"duplicate measurement ids: {duplicates[:20]}")
+
+
+def _kernel_order(
+    given: Sequence[Measurement], n_virtual: int, correlated: Sequence[Sequence[str]]
+) -> tuple[NDArray[np.intp], NDArray[np.int64], list[_Group]]:
+    """Kernel order of the measurements (correlated groups contiguous), group pointers, groups."""
+    position = {m.id: i for i, m in enumerate(given)}
+    taken: set[int] = set()
+    order: list[int] = []
+    group_ptr = [0]
+    groups: list[_Group] = []
+    offset = 0
+    for members in correlated:
+        ids = list(members)
+        unknown = [i for i in ids if i not in position]
+        if unknown or len(ids) < 2:
+            raise InvalidInputError(
+                f"correlated group {ids}: needs two or more known measurement ids"
+                + (f"; unknown {unknown}" if unknown else "")
+            )
+        rows = [position[i] for i in ids]
+        if taken.intersection(rows) or len(set(rows)) != len(rows):
+            raise InvalidInputError(f"correlated group {ids}: a measurement is in two groups")
+        taken.update(rows)
+        groups.append(_Group(np.arange(len(order), len(order) + len(rows)), offset))
+        offset += len(rows) ** 2
+        order.extend(rows)
+        group_ptr.append(len(order))
+    for i in range(len(given) + n_virtual):
+        if i not in taken:
+            order.append(i)
+            group_ptr.append(len(order))
+    return np.array(order, dtype=np.intp), np.array(group_ptr, dtype=np.int64), groups
+
+
+def estimate(
+    grid: Grid,
+    measurements: Sequence[Measurement] | None = None,
+    *,
+    switch_states: Mapping[str, bool] | None = None,
+    zero_injection: str | Sequence[str] | None = "auto",
+    derived: Sequence[Quantity] = (),
+    settings: EstimationSettings | None = None,
+    backend: kernels.Backend | None = None,
+    state_variance: bool = False,
+) -> EstimationResult:
+    """Estimate the state of `grid` from `measurements` once (see :class:`Estimator`).
+
+    Parameters
+    ----------
+    grid : Grid
+    measurements : sequence of Measurement, optional
+        ``grid.measurements`` when not given. Units: ``v`` p.u., ``va`` / ``ia`` degrees,
+        ``p`` kW, ``q`` kvar, ``i`` A; bus powers are injections, branch powers and currents
+        flow from the `side` bus into the branch.
+    switch_states, zero_injection, derived, settings, backend
+        As for :class:`Estimator`.
+    state_variance : bool
+        Also compute each bus voltage's standard deviation.
+
+    Returns
+    -------
+    EstimationResult
+
+    Raises
+    ------
+    InvalidInputError, UnobservableError, ConvergenceError
+        See :class:`Estimator` and :meth:`Estimator.estimate`.
+
+    Examples
+    --------
+    >>> from gridedge.grid import Measurement
+    >>> from gridedge.grid.cases import ieee33
+    >>> from gridedge.meter.estimation import estimate
+    >>> grid = ieee33()
+    >>> readings = [Measurement("v1", "v", "1", 1.0, 0.004)] + [
+    ...     Measurement(f"{q}{load.bus}", q, load.bus, -value, 0.02 * abs(value) + 0.1)
+    ...     for load in grid.loads
+    ...     for q, value in (("p", load.p_kw), ("q", load.q_kvar))
+    ... ]
+    >>> result = estimate(grid, readings)
+    >>> round(float(result.vm_pu.min()), 3)
+    0.913
+    """
+    estimator = Estimator(
+        grid,
+        measurements,
+        switch_states=switch_states,
+        zero_injection=zero_injection,
+        derived=derived,
+        settings=settings,
+        backend=backend,
+    )
+    return estimator.estimate(state_variance=state_variance)
