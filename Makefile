@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 BUILD_INPUTS := pyproject.toml setup.py $(wildcard gridedge/_native/*.pyx gridedge/_native/*.cpp gridedge/_native/include/gridedge/*.hpp)
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench clean wheel-arm64 test-arm64
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,3 +41,11 @@ bench: $(VENV)/.installed
 
 clean:
 	rm -rf build $(VENV) *.egg-info gridedge/_native/*.so gridedge/_native/*.c
+
+# Raspberry Pi (aarch64) wheel, cross-compiled here and tested under emulation; as root.
+# See docs/arm64.md. The first run bootstraps a Debian arm64 root into .cache/arm64/.
+wheel-arm64:
+	$(PYTHON) tools/arm64.py wheel
+
+test-arm64: wheel-arm64 $(VENV)/.installed
+	$(PYTHON) tools/arm64.py test
