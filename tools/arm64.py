@@ -408,7 +408,8 @@ def kernel_test_files(host_python: Path) -> list[str]:
 def download_dependencies(build_python: Path, wheel: Path, version: Sequence[int]) -> Path:
     """Fetch aarch64 wheels of the package's dependencies and the test tools into the cache.
 
-    The root's pip cannot verify TLS certificates, so the host downloads for it.
+    The root installs offline (``--no-index``), so the test needs no network inside it and its
+    pip resolves the wheel's dependencies from exactly what the host fetched.
     """
     wheelhouse = CACHE / "wheelhouse"
     platforms = [PLATFORM_TAG, "manylinux2014_aarch64"] + [
@@ -432,6 +433,8 @@ def download_dependencies(build_python: Path, wheel: Path, version: Sequence[int
         argv += ["--platform", tag]
     with step("aarch64 dependency wheels into .cache/arm64/wheelhouse"):
         run([*argv, wheel, *TEST_REQUIREMENTS], capture=True)
+    # pip keeps a file it downloaded before under the same name: never let an old build in.
+    (wheelhouse / wheel.name).unlink()
     return wheelhouse
 
 
@@ -441,9 +444,7 @@ def stage(root: Path, wheelhouse: Path, wheel: Path, files: Sequence[str]) -> No
     shutil.rmtree(staged, ignore_errors=True)
     (staged / "wheelhouse").mkdir(parents=True)
     for item in [*wheelhouse.glob("*.whl"), wheel]:
-        target = staged / "wheelhouse" / item.name
-        if not target.exists():
-            os.link(item, target)
+        os.link(item, staged / "wheelhouse" / item.name)
     # The whole tests/ directory travels (conftest and data files); only `files` are run.
     shutil.copytree(
         REPO / "tests", staged / "project/tests", ignore=shutil.ignore_patterns("__pycache__")
