@@ -60,6 +60,50 @@ def _reconfigure_plan(args: argparse.Namespace) -> int:
     return run(args, stream=sys.stdout)
 
 
+def _bench_compare(args: argparse.Namespace) -> int:
+    from gridedge.bench.compare import compare, format_comparison, plot_comparison
+    from gridedge.bench.results import load_run
+
+    baseline = None if args.baseline is None else load_run(args.baseline)
+    comparison = compare(load_run(args.results), baseline, statistic=args.statistic)
+    print(format_comparison(comparison))
+    if args.plot is not None:
+        plot_comparison(comparison, args.plot)
+    return 0
+
+
+def _bench_baseline(args: argparse.Namespace) -> int:
+    from gridedge.bench.results import write_baseline
+
+    print(write_baseline(args.results, args.destination))
+    return 0
+
+
+def _add_bench(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    from pathlib import Path
+
+    bench = commands.add_parser(
+        "bench", help="benchmark results against a reference machine and the paper's figures"
+    )
+    actions = bench.add_subparsers(dest="bench_command", required=True, metavar="ACTION")
+    compare = actions.add_parser(
+        "compare", help="print this run against the baseline, the twins and the paper"
+    )
+    compare.add_argument("results", type=Path, help="pytest-benchmark JSON of this run")
+    compare.add_argument("--baseline", type=Path, help="pytest-benchmark JSON of the reference")
+    compare.add_argument(
+        "--statistic", choices=["min", "median", "mean"], default="median", help="of the rounds"
+    )
+    compare.add_argument("--plot", type=Path, help="also draw a PNG here (needs matplotlib)")
+    compare.set_defaults(handler=_bench_compare)
+    baseline = actions.add_parser(
+        "baseline", help="keep a results file as a baseline, without the per-round timings"
+    )
+    baseline.add_argument("results", type=Path, help="pytest-benchmark JSON")
+    baseline.add_argument("destination", type=Path, help="file, or directory to name one in")
+    baseline.set_defaults(handler=_bench_baseline)
+
+
 def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
     """Return the argument parser of the ``gridedge`` command and its subcommands."""
     parser = argparse.ArgumentParser(prog="gridedge", description=__doc__)
@@ -142,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
     for sub in (serve, seed):
         sub.add_argument("--config", help="TOML or JSON file with a [catalog] table")
     catalog.set_defaults(handler=_catalog)
+    _add_bench(commands)
     return parser
 
 

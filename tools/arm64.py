@@ -53,8 +53,8 @@ GLIBC_MINOR = 36
 # The target root: Python and its headers, deliberately no compiler.
 ROOT_PACKAGES = ("python3", "python3-venv", "libpython3.11-dev")
 SYSCONFIG_NAME = f"_sysconfigdata__linux_{TRIPLET}"
-# What the kernel tests need beside the package and its dependencies.
-TEST_REQUIREMENTS = ("pytest",)
+# What the kernel tests and the benchmarks need beside the package and its dependencies.
+TEST_REQUIREMENTS = ("pytest", "pytest-benchmark")
 # Host commands and the Debian packages that provide them.
 HOST_TOOLS = {
     "qemu-aarch64-static": "qemu-user-static",
@@ -77,6 +77,8 @@ SHOW_KERNELS = (
     "import pkgutil, gridedge._native as n; from gridedge import kernels; "
     "[print(kernels.load(m.name, 'native').__file__) for m in pkgutil.iter_modules(n.__path__)]"
 )
+# What gridedge bench compare prints for an emulated run (gridedge/bench/compare.py).
+EMULATION_MARK = "EMULATED"
 DECLARED_EXTENSIONS = (
     "import json, setuptools; from distutils.core import run_setup; "
     "dist = run_setup('setup.py', stop_after='init'); "
@@ -439,33 +441,33 @@ def download_dependencies(build_python: Path, wheel: Path, version: Sequence[int
 
 
 def stage(root: Path, wheelhouse: Path, wheel: Path, files: Sequence[str]) -> None:
-    """Put the wheels, the tests and the pytest settings inside the root."""
+    """Put the wheels, the tests, the benchmarks and the pytest settings inside the root."""
     staged = root / STAGE.lstrip("/")
     shutil.rmtree(staged, ignore_errors=True)
     (staged / "wheelhouse").mkdir(parents=True)
     for item in [*wheelhouse.glob("*.whl"), wheel]:
         os.link(item, staged / "wheelhouse" / item.name)
-    # The whole tests/ directory travels (conftest and data files); only `files` are run.
-    shutil.copytree(
-        REPO / "tests", staged / "project/tests", ignore=shutil.ignore_patterns("__pycache__")
-    )
+    # Whole directories travel (conftest and data files); only `files` are run.
+    for directory in ("tests", "benchmarks"):
+        shutil.copytree(
+            REPO / directory,
+            staged / "project" / directory,
+            ignore=shutil.ignore_patterns("__pycache__", "results"),
+        )
     shutil.copy2(REPO / "pyproject.toml", staged / "project/pyproject.toml")
     missing = [f for f in files if not (staged / "project" / f).exists()]
     if missing:
         raise StepError(f"kernel test files outside tests/: {missing}")
 
 
-def test_wheel(python: str, host_python: Path, mirror: str | None) -> None:
-    """Install the built wheel in the arm64 root with no compiler; run the kernel tests there."""
-    wheel = built_wheel()
-    prepare_host()
-    root = ensure_root(mirror)
-    facts = target_facts(root)
-    build_python = build_environment(facts["version"], python)
-    files = kernel_test_files(host_python)
-    logger.info("kernel tests: %s", ", ".join(files))
-    wheelhouse = download_dependencies(build_python, wheel, facts["version"])
-    stage(root, wheelhouse, wheel, files)
+def install(root: Path, wheel: Path) -> None:
+    """Install the wheel with pip in a fresh virtual environment of the root, offline.
+
+    Raises
+    ------
+    StepError
+        The root has a compiler (it must not: the point is that none is needed), or pip fails.
+    """
     present = in_root(
         root,
         ["sh", "-c", f"for c in {' '.join(COMPILERS)}; do command -v $c || true; done"],
@@ -476,35 +478,65 @@ def test_wheel(python: str, host_python: Path, mirror: str | None) -> None:
     with step(f"pip install {wheel.name} in {TARGET_VENV} (no compiler, no index)"):
         in_root(root, ["rm", "-rf", TARGET_VENV])
         in_root(root, ["python3", "-m", "venv", TARGET_VENV])
-        in_root(
+        pip = [f"{TARGET_VENV}/bin/pip", "install", "-q", "--no-index", "--only-binary=:all:"]
+        # Byte-compiling numpy and scipy under emulation costs a minute; imports do it anyway.
+        pip += ["--no-compile", "--find-links", f"{STAGE}/wheelhouse"]
+        in_root(root, [*pip, f"{STAGE}/wheelhouse/{wheel.name}", *TEST_REQUIREMENTS])
+
+
+def in_project(root: Path, command: str, *, capture: bool = False) -> str:
+    """Run a shell command in the staged project directory of the root, venv first on PATH."""
+    script = f"cd {STAGE}/project && PATH={TARGET_VENV}/bin:$PATH && {command}"
+    return in_root(root, ["sh", "-c", script], capture=capture)
+
+
+def emulated_benchmarks(root: Path, baseline: Path | None) -> Path:
+    """Run the benchmarks briefly in the root; check that the comparison reports emulation.
+
+    The timings mean nothing; this shows that the benchmarks run on aarch64 and that
+    ``gridedge bench compare`` recognises an emulated run. Returns the results file, copied
+    to ``benchmarks/results/arm64-emulated.json``.
+    """
+    results = "arm64-emulated.json"
+    files = " ".join(str(f.relative_to(REPO)) for f in sorted(REPO.glob("benchmarks/bench_*.py")))
+    with step("benchmarks on aarch64, a few rounds each (emulated: timings meaningless)"):
+        in_project(
             root,
-            [
-                f"{TARGET_VENV}/bin/pip",
-                "install",
-                "-q",
-                # Byte-compiling numpy and scipy under emulation costs a minute; imports do it.
-                "--no-compile",
-                "--no-index",
-                "--only-binary=:all:",
-                "--find-links",
-                f"{STAGE}/wheelhouse",
-                f"{STAGE}/wheelhouse/{wheel.name}",
-                *TEST_REQUIREMENTS,
-            ],
+            f"python -m pytest {files} -q -p no:cacheprovider -p gridedge.bench.plugin "
+            "--benchmark-only --benchmark-min-rounds=3 --benchmark-max-time=0.05 "
+            f"--benchmark-json={results}",
         )
+    compare = f"gridedge bench compare {results}"
+    if baseline is not None and baseline.exists():
+        compare += f" --baseline {baseline.relative_to(REPO)}"
+    report = in_project(root, compare, capture=True)
+    print(report)
+    if EMULATION_MARK not in report:
+        raise StepError("gridedge bench compare did not notice that the run was emulated")
+    destination = REPO / "benchmarks/results" / results
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(root / STAGE.lstrip("/") / "project" / results, destination)
+    return destination
+
+
+def test_wheel(python: str, host_python: Path, mirror: str | None, baseline: Path | None) -> None:
+    """Install the built wheel in the arm64 root with no compiler; run the kernel tests there."""
+    wheel = built_wheel()
+    prepare_host()
+    root = ensure_root(mirror)
+    facts = target_facts(root)
+    build_python = build_environment(facts["version"], python)
+    files = kernel_test_files(host_python)
+    logger.info("kernel tests: %s", ", ".join(files))
+    wheelhouse = download_dependencies(build_python, wheel, facts["version"])
+    stage(root, wheelhouse, wheel, files)
+    install(root, wheel)
     with step("gridedge --help on aarch64, and where the kernels load from"):
-        in_root(root, [f"{TARGET_VENV}/bin/gridedge", "--help"])
-        in_root(root, [f"{TARGET_VENV}/bin/python", "-c", SHOW_KERNELS])
+        in_project(root, "gridedge --help")
+        in_project(root, f'python -c "{SHOW_KERNELS}"')
     with step("kernel tests on aarch64 (under emulation)"):
-        in_root(
-            root,
-            [
-                "sh",
-                "-c",
-                f"cd {STAGE}/project && exec {TARGET_VENV}/bin/python "
-                "-m pytest -m kernels -p no:cacheprovider " + " ".join(files),
-            ],
-        )
+        in_project(root, "exec python -m pytest -m kernels -p no:cacheprovider " + " ".join(files))
+    emulated_benchmarks(root, baseline)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -527,6 +559,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=os.environ.get("ARM64_MIRROR") or None,
         help="Debian mirror for debootstrap (default: debootstrap's own)",
     )
+    parser.add_argument(
+        "--baseline", type=Path, help="benchmark baseline to compare the emulated run with"
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -539,7 +574,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "wheel":
             build_wheel(args.python, args.mirror)
         else:
-            test_wheel(args.python, args.host_venv_python, args.mirror)
+            test_wheel(args.python, args.host_venv_python, args.mirror, args.baseline)
     except StepError as exc:
         logger.error("%s failed after %.1f s: %s", args.command, time.monotonic() - start, exc)
         return 1
