@@ -361,7 +361,7 @@ def build_wheel(python: str, mirror: str | None) -> Path:
     report = wheelcheck.check_wheel(
         wheel, tags=[facts["tag"]], machine=MACHINE, suffixes=facts["suffixes"], modules=declared
     )
-    print(wheelcheck.format_report(report))
+    print(wheelcheck.format_report(report), flush=True)
     if not report.ok:
         raise StepError(f"{wheel.name} failed its check")
     return wheel
@@ -508,9 +508,9 @@ def emulated_benchmarks(root: Path, baseline: Path | None) -> Path:
         )
     compare = f"gridedge bench compare {results}"
     if baseline is not None and baseline.exists():
-        compare += f" --baseline {baseline.relative_to(REPO)}"
+        compare += f" --baseline {baseline.resolve().relative_to(REPO)}"
     report = in_project(root, compare, capture=True)
-    print(report)
+    print(report, flush=True)
     if EMULATION_MARK not in report:
         raise StepError("gridedge bench compare did not notice that the run was emulated")
     destination = REPO / "benchmarks/results" / results

@@ -283,17 +283,26 @@ def format_seconds(seconds: float | None) -> str:
 
 
 def _ratio(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3g}x"
+    if value is None:
+        return "-"
+    return f"{value:,.0f}x" if value >= 100 else f"{value:.3g}x"
 
 
 def _label(run: Run) -> str:
     commit = run.commit_info
-    revision = str(commit.get("id", ""))[:10]
+    # pytest-benchmark writes "unversioned" outside a git checkout.
+    revision = str(commit.get("id", ""))[:10] if _is_hex(commit.get("id")) else ""
     if revision and commit.get("dirty"):
         revision += " (with uncommitted changes)"
     when = run.datetime[:16]
     extra = "; ".join(x for x in (f"commit {revision}" if revision else "", when) if x)
     return describe_machine(run.machine_info) + (f"; {extra}" if extra else "")
+
+
+def _is_hex(value: object) -> bool:
+    return (
+        isinstance(value, str) and len(value) >= 7 and all(c in "0123456789abcdef" for c in value)
+    )
 
 
 def _table(rows: Sequence[Sequence[str]]) -> list[str]:
