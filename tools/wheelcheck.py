@@ -6,8 +6,8 @@ check reads the wheel (a zip archive) without installing it:
 - the file name's tags equal the expected ones and the ``Tag`` lines of ``*.dist-info/WHEEL``;
 - every ELF file in it (extension modules and anything else) is 64-bit little-endian code for
   the expected machine, read from the ELF header's ``e_machine`` field;
-- every extension module the build declared is present, with a suffix the target interpreter
-  imports.
+- every ELF file is an extension module the target interpreter imports (its name is a module
+  name followed by one of the target's suffixes), and every module the build declared is there.
 
 Usage: ``python tools/wheelcheck.py WHEEL --tag cp311-cp311-linux_aarch64 --machine aarch64
 --suffix .cpython-311-aarch64-linux-gnu.so --module gridedge._native.phasor ...``
@@ -136,6 +136,20 @@ def wheel_tags(filename: str) -> tuple[str, ...]:
     return tuple(f"{p}-{a}-{s}" for p in pythons for a in abis for s in platforms)
 
 
+def extension_module(name: str, suffixes: Sequence[str]) -> str | None:
+    """Dotted name of the module the target imports from wheel member `name`, or None.
+
+    ``gridedge/_native/ring.cpython-311-aarch64-linux-gnu.so`` gives ``gridedge._native.ring``
+    with the target's suffixes; a file named for another platform gives None.
+    """
+    path = PurePosixPath(name)
+    for suffix in suffixes:
+        stem = path.name[: -len(suffix)]
+        if path.name.endswith(suffix) and stem.isidentifier():
+            return ".".join([*path.parent.parts, stem])
+    return None
+
+
 def check_wheel(
     path: Path,
     *,
@@ -171,6 +185,7 @@ def check_wheel(
     if set(name_tags) != set(tags):
         problems.append(f"file name tags {sorted(name_tags)} != expected {sorted(tags)}")
     elf_files: dict[str, ElfHeader] = {}
+    found: set[str] = set()
     with zipfile.ZipFile(path) as archive:
         names = archive.namelist()
         metadata = [n for n in names if n.endswith(".dist-info/WHEEL") and n.count("/") == 1]
@@ -195,13 +210,26 @@ def check_wheel(
                     f"{'little' if header.little_endian else 'big'}-endian "
                     f"{header.machine_name} code, expected 64-bit little-endian {machine}"
                 )
-            if not name.endswith(tuple(suffixes)):
-                problems.append(f"{name}: not an extension suffix of the target {list(suffixes)}")
+            module = extension_module(name, suffixes)
+            if module is None:
+                problems.append(f"{name}: the target imports no module from it {list(suffixes)}")
+            else:
+                found.add(module)
     for module in modules:
-        stem = str(PurePosixPath(*module.split(".")))
-        if not any(name.startswith(stem) and name[len(stem) :] in suffixes for name in elf_files):
-            problems.append(f"extension module {module} is missing ({stem}<suffix>)")
+        if module not in found:
+            location = PurePosixPath(*module.split("."))
+            problems.append(f"extension module {module} is missing ({location}<suffix>)")
     return WheelReport(path=path, tags=name_tags, elf_files=elf_files, problems=tuple(problems))
+
+
+def format_report(report: WheelReport) -> str:
+    """Render a :class:`WheelReport` as lines of text."""
+    size_kib = report.path.stat().st_size / 1024
+    lines = [f"{report.path.name}: {size_kib:.0f} KiB, tags {', '.join(report.tags)}"]
+    lines += [f"  {name}: ELF{h.bits} {h.machine_name}" for name, h in report.elf_files.items()]
+    lines += [f"  PROBLEM: {problem}" for problem in report.problems]
+    lines.append("  ok" if report.ok else f"  {len(report.problems)} problem(s)")
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -218,16 +246,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(format_report(report))
     return 0 if report.ok else 1
-
-
-def format_report(report: WheelReport) -> str:
-    """Render a :class:`WheelReport` as lines of text."""
-    size_kib = report.path.stat().st_size / 1024
-    lines = [f"{report.path.name}: {size_kib:.0f} KiB, tags {', '.join(report.tags)}"]
-    lines += [f"  {name}: ELF{h.bits} {h.machine_name}" for name, h in report.elf_files.items()]
-    lines += [f"  PROBLEM: {problem}" for problem in report.problems]
-    lines.append("  ok" if report.ok else f"  {len(report.problems)} problem(s)")
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":
