@@ -34,8 +34,7 @@ format: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	mkdir -p benchmarks/results
-	$(BIN)/python -m pytest benchmarks -p no:randomly -p gridedge.bench.plugin \
-		--benchmark-only \
+	$(BIN)/python -m pytest benchmarks -p no:randomly -p gridedge.bench.plugin --benchmark-only \
 		--benchmark-columns=min,median,iqr,ops --benchmark-sort=name \
 		--benchmark-json=benchmarks/results/latest.json
 	$(BIN)/python -m gridedge.bench benchmarks/results/latest.json
