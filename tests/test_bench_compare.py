@@ -55,9 +55,9 @@ def test_load_run_reads_benchmarks_and_pairs() -> None:
     run = load_run(RUN)
     assert len(run.benchmarks) == 4
     fault = run.by_fullname()[FAULT]
-    assert fault.kernel == "fault location"
+    assert fault.group == "fault location: Turin case, fault between buses 5 and 6"
     assert fault.backend == "native"
-    assert fault.case == "benchmarks/bench_fault.py::test_locate[fs=6400]"
+    assert fault.case == "benchmarks/bench_fault.py::test_locate[backend=*,fs=6400]"
     assert fault.seconds == {"min": 4e-3, "median": 5.31e-3, "mean": 6e-3}
     assert fault.rounds == 100
 
@@ -99,6 +99,43 @@ def test_paper_rows_follow_the_kernel_part_of_the_group() -> None:
     assert unmeasured.speedup(unmeasured.figure.pi_s) is None
 
 
+def test_backend_inside_a_tuple_parameter_and_benchmarks_without_group(tmp_path: Path) -> None:
+    document = json.loads(RUN.read_text())
+    template = document["benchmarks"][0]
+    group = "restoration plan, Turin, fault on TIE"
+
+    def entry(name: str, group: str | None, params: dict | None, median: float) -> dict:
+        made = json.loads(json.dumps(template))
+        made.update(fullname=f"benchmarks/bench_plan.py::{name}", name=name, group=group)
+        made.update(params=params)
+        made["stats"].update(min=median, median=median, mean=median)
+        return made
+
+    document["benchmarks"] = [
+        entry("test_setup", None, None, 4e-2),
+        entry("test_plan[sweep-native-TIE]", group, {"planner": ["sweep", "native"]}, 5e-4),
+        entry("test_plan[sweep-twin-TIE]", group, {"planner": ["sweep", "python"]}, 8e-3),
+        entry("test_plan[grid-TIE]", group, {"planner": ["grid", None]}, 1.4e-2),
+    ]
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(document))
+    comparison = compare(load_run(path))
+    rows = {row.benchmark.name: row for row in comparison.rows}
+    native = rows["test_plan[sweep-native-TIE]"]
+    assert native.benchmark.backend == "native"
+    assert native.benchmark.case == "benchmarks/bench_plan.py::test_plan[planner=sweep/*]"
+    assert native.twin_ratio == pytest.approx(16.0)
+    assert rows["test_plan[grid-TIE]"].benchmark.backend is None
+    assert rows["test_plan[grid-TIE]"].twin_ratio is None
+    reconfiguration = [p for p in comparison.paper if p.figure.step == "network reconfiguration"]
+    timed = [p.benchmark.name for p in reconfiguration if p.benchmark is not None]
+    assert timed == ["test_plan[sweep-native-TIE]", "test_plan[grid-TIE]"]
+    assert reconfiguration[0].speedup(0.028) == pytest.approx(56.0)
+    text = format_comparison(comparison)
+    assert text.splitlines()[4] == "(no group)"
+    assert "< 56x" in text
+
+
 def test_report_shows_machines_ratios_and_the_paper() -> None:
     text = format_comparison(compare(load_run(RUN), load_run(BASELINE)))
     assert (
@@ -108,11 +145,12 @@ def test_report_shows_machines_ratios_and_the_paper() -> None:
     assert "commit 0123456789 (with uncommitted changes)" in text
     ring_line = next(line for line in text.splitlines() if "test_ring[native]" in line)
     assert ring_line.split()[1:] == ["100", "us", "20x", "200", "us", "2x"]
-    fault_line = next(line for line in text.splitlines() if line.startswith("fault location (on"))
-    assert fault_line.split()[-5:] == ["ms", "5.31", "ms", "1,539x", "100x"]
-    reconfiguration = next(line for line in text.splitlines() if "reconfiguration" in line)
-    assert "< 28 ms" in reconfiguration
-    assert "no benchmark yet" in reconfiguration
+    lines = text.splitlines()
+    step = lines.index(next(line for line in lines if line.startswith("fault location (on")))
+    assert lines[step].split()[-4:] == ["8.17", "s", "531", "ms"]
+    assert lines[step + 1].split() == ["test_locate[native-6400]", "5.31", "ms", "1,539x", "100x"]
+    reconfiguration = next(line for line in lines if line.startswith("network reconfiguration"))
+    assert reconfiguration.split()[2:] == ["-", "<", "28", "ms", "no", "benchmark", "yet"]
     assert "EMULATED" not in text
 
 

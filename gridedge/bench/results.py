@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from gridedge.errors import InvalidInputError
+from gridedge.kernels import BACKENDS
 
 STATISTICS = ("min", "median", "mean")
 
@@ -22,10 +23,11 @@ class Benchmark:
         that matches a benchmark across runs.
     name : str
         Test name with its parameters, for example ``test_ring[native]``.
-    group : str
-        pytest-benchmark group, ``"<kernel>: <case>"`` by the project's convention.
+    group : str or None
+        pytest-benchmark group, for example ``"phasor: 1 s of 6 channels at 6.4 kHz, one push"``.
     backend : str or None
-        The ``backend`` parameter (``"native"`` or ``"python"``), None when not parametrised.
+        ``"native"`` or ``"python"`` when a parameter (or an item of a tuple parameter) names
+        a kernel backend, None otherwise.
     case : str
         `fullname` without the backend: the key that pairs a kernel with its twin.
     seconds : dict of str to float
@@ -36,16 +38,11 @@ class Benchmark:
 
     fullname: str
     name: str
-    group: str
+    group: str | None
     backend: str | None
     case: str
     seconds: dict[str, float]
     rounds: int
-
-    @property
-    def kernel(self) -> str:
-        """The group's part before the first colon: the kernel or step that was timed."""
-        return self.group.split(":", 1)[0].strip()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,16 +169,34 @@ def _benchmark(path: Path, index: int, entry: Any) -> Benchmark:
                 f"{where}: stats.{statistic} = {value!r} is not a positive time"
             )
         seconds[statistic] = float(value)
-    params = entry.get("params") or {}
-    backend = params.get("backend")
-    others = ",".join(f"{k}={v}" for k, v in sorted(params.items()) if k != "backend")
-    case = entry["fullname"].split("[", 1)[0] + (f"[{others}]" if others else "")
+    backend, case = _backend_and_case(entry["fullname"], entry.get("params") or {})
+    group = entry.get("group")
     return Benchmark(
         fullname=entry["fullname"],
         name=str(entry.get("name", entry["fullname"].rsplit("::", 1)[-1])),
-        group=str(entry.get("group") or entry["fullname"].split("[", 1)[0]),
-        backend=None if backend is None else str(backend),
+        group=None if group is None else str(group),
+        backend=backend,
         case=case,
         seconds=seconds,
         rounds=int(stats.get("rounds", 0)),
     )
+
+
+def _backend_and_case(fullname: str, params: dict[str, Any]) -> tuple[str | None, str]:
+    """Find the kernel backend among the parameters; name the case without it.
+
+    Benchmarks choose the backend as a parameter of its own (``backend="native"``) or as an
+    item of a tuple parameter (``planner=("sweep", "python")``); the case replaces it by ``*``
+    so that a kernel and its twin share one.
+    """
+    backend = None
+    described = []
+    for key, value in sorted(params.items()):
+        items = value if isinstance(value, list | tuple) else [value]
+        for item in items:
+            if item in BACKENDS:
+                backend = item
+        shown = ["*" if item in BACKENDS else str(item) for item in items]
+        described.append(f"{key}={'/'.join(shown)}")
+    base = fullname.split("[", 1)[0]
+    return backend, base + (f"[{','.join(described)}]" if described else "")
