@@ -162,12 +162,12 @@ def emulated_benchmarks(root: Path, baseline: Path | None) -> Path:
     """
     results = "arm64-emulated.json"
     files = " ".join(str(f.relative_to(REPO)) for f in sorted(REPO.glob("benchmarks/bench_*.py")))
-    with step("benchmarks on aarch64, a few rounds each (emulated: timings meaningless)"):
+    with step("benchmarks on aarch64, one round each (emulated: timings meaningless)"):
         in_project(
             root,
             f"python -m pytest {files} -q -p no:cacheprovider -p gridedge.bench.plugin "
-            "--benchmark-only --benchmark-min-rounds=3 --benchmark-max-time=0.05 "
-            f"--benchmark-json={results}",
+            "--benchmark-only --benchmark-min-rounds=1 --benchmark-max-time=0 "
+            f"--benchmark-warmup=off --benchmark-json={results}",
         )
     compare = f"gridedge bench compare {results}"
     if baseline is not None and baseline.exists():
