@@ -101,7 +101,15 @@ def cross_variables(root: Path) -> dict[str, str]:
         "CPPFLAGS": f"-I{include / python_include.name} -I{include}",
         # Release wheels carry no debug information; the symbol table stays.
         "LDFLAGS": "-Wl,--strip-debug",
+        # One compiler per CPU: setuptools reads build_ext's options from this file too.
+        "DIST_EXTRA_CONFIG": str(_parallel_build_config()),
     }
+
+
+def _parallel_build_config() -> Path:
+    path = CACHE / "build.cfg"
+    path.write_text(f"[build_ext]\nparallel = {os.cpu_count() or 1}\n")
+    return path
 
 
 def copy_source(destination: Path) -> Path:
