@@ -15,6 +15,8 @@ import pytest
 from gridedge.bench.compare import (
     EMULATION_WARNING,
     PAPER_FIGURES,
+    Comparison,
+    Row,
     compare,
     format_comparison,
     format_seconds,
@@ -47,7 +49,7 @@ Model\t\t: Raspberry Pi 4 Model B Rev 1.4
 """
 
 
-def rows_by_fullname(comparison):  # type: ignore[no-untyped-def]
+def rows_by_fullname(comparison: Comparison) -> dict[str, Row]:
     return {row.benchmark.fullname: row for row in comparison.rows}
 
 

@@ -10,6 +10,7 @@ import sys
 import zipfile
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -62,7 +63,7 @@ def aarch64_modules() -> dict[str, bytes]:
     }
 
 
-def check(path: Path, **overrides: object):  # type: ignore[no-untyped-def]
+def check(path: Path, **overrides: object) -> Any:
     arguments: dict[str, object] = {
         "tags": [TAG],
         "machine": "aarch64",
