@@ -101,7 +101,7 @@ def test_paper_rows_follow_the_kernel_part_of_the_group() -> None:
     assert unmeasured.speedup(unmeasured.figure.pi_s) is None
 
 
-def test_backend_inside_a_tuple_parameter_and_benchmarks_without_group(tmp_path: Path) -> None:
+def test_tuple_parameters_benchmarks_without_group_and_paper_rows_by_name(tmp_path: Path) -> None:
     document = json.loads(RUN.read_text())
     template = document["benchmarks"][0]
     group = "restoration plan, Turin, fault on TIE"
@@ -115,6 +115,7 @@ def test_backend_inside_a_tuple_parameter_and_benchmarks_without_group(tmp_path:
 
     document["benchmarks"] = [
         entry("test_setup", None, None, 4e-2),
+        entry("test_turin_locate[native]", None, {"backend": "native"}, 2.655e-3),
         entry("test_plan[sweep-native-TIE]", group, {"planner": ["sweep", "native"]}, 5e-4),
         entry("test_plan[sweep-twin-TIE]", group, {"planner": ["sweep", "python"]}, 8e-3),
         entry("test_plan[grid-TIE]", group, {"planner": ["grid", None]}, 1.4e-2),
@@ -133,6 +134,10 @@ def test_backend_inside_a_tuple_parameter_and_benchmarks_without_group(tmp_path:
     timed = [p.benchmark.name for p in reconfiguration if p.benchmark is not None]
     assert timed == ["test_plan[sweep-native-TIE]", "test_plan[grid-TIE]"]
     assert reconfiguration[0].speedup(0.028) == pytest.approx(56.0)
+    located = next(p for p in comparison.paper if p.figure.step == "fault location (on meter)")
+    assert located.benchmark is not None  # matched on its function's name, not on a group
+    assert located.benchmark.function == "test_turin_locate"
+    assert located.speedup(located.figure.laptop_s) == pytest.approx(200.0)
     text = format_comparison(comparison)
     assert text.splitlines()[4] == "(no group)"
     assert "< 56x" in text

@@ -44,6 +44,11 @@ class Benchmark:
     seconds: dict[str, float]
     rounds: int
 
+    @property
+    def function(self) -> str:
+        """The benchmark function's name, without parameters: ``test_ring``."""
+        return self.fullname.rsplit("::", 1)[-1].split("[", 1)[0]
+
 
 @dataclasses.dataclass(frozen=True)
 class Run:
