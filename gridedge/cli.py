@@ -1,13 +1,22 @@
-"""The ``gridedge`` console command: one entry point for every component."""
+"""The ``gridedge`` console command: one entry point for every component.
+
+Each component declares its subcommands in one small function here; a handler imports its
+component only when it runs, so that ``gridedge meter`` does not carry the solvers, the
+catalog's web stack or the benchmark tools.
+"""
 
 import argparse
 import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from gridedge import __version__
 from gridedge.errors import GridedgeError
+
+Commands = "argparse._SubParsersAction[argparse.ArgumentParser]"
+CASES = ("ieee33", "turin")
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -24,22 +33,18 @@ def _compliance(args: argparse.Namespace) -> int:
     return 0
 
 
-def _catalog(args: argparse.Namespace) -> int:
-    from gridedge.catalog import commands
-
-    return commands.run(args, stream=sys.stdout)
-
-
-def _meter(args: argparse.Namespace) -> int:
-    from gridedge.meter import commands
-
-    return commands.run_meter(args)
-
-
-def _algorithms(args: argparse.Namespace) -> int:
-    from gridedge.meter import commands
-
-    return commands.run_algorithms(args, stream=sys.stdout)
+def _add_foundation(commands: Commands) -> None:
+    demo = commands.add_parser("demo", help="the main job: a fault on the Turin case, end to end")
+    demo.add_argument("--fs", type=float, default=6400.0, help="sampling rate, Hz")
+    demo.add_argument("--rate", type=float, default=50.0, help="reports per second")
+    demo.set_defaults(handler=_demo)
+    compliance = commands.add_parser(
+        "phasor-compliance", help="IEEE C37.118.1 test signals through the phasor estimator"
+    )
+    compliance.add_argument(
+        "--fs", type=float, nargs="+", default=[3200.0, 6400.0], help="sampling rates, Hz"
+    )
+    compliance.set_defaults(handler=_compliance)
 
 
 def _grid(args: argparse.Namespace) -> int:
@@ -54,58 +59,7 @@ def _simulate(args: argparse.Namespace) -> int:
     return run_simulate(args)
 
 
-def _daq_devices(args: argparse.Namespace) -> int:
-    from gridedge.meter.daq import discover
-
-    devices = discover()
-    for d in devices:
-        print(f"{d.product_name}\tproduct id {d.product_id:#x}\tunique id {d.unique_id}")
-    if not devices:
-        print("gridedge: no MCC DAQ device on USB", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _daq_devices(args: argparse.Namespace) -> int:
-    from gridedge.meter.daq import discover
-
-    devices = discover()
-    for d in devices:
-        print(f"{d.product_name}\tproduct id {d.product_id:#x}\tunique id {d.unique_id}")
-    if not devices:
-        print("gridedge: no MCC DAQ device on USB", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _reconfigure_plan(args: argparse.Namespace) -> int:
-    from gridedge.services.reconfiguration.command import run
-
-    return run(args, stream=sys.stdout)
-
-
-def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
-    """Return the argument parser of the ``gridedge`` command and its subcommands."""
-    parser = argparse.ArgumentParser(prog="gridedge", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"gridedge {__version__}")
-    parser.add_argument(
-        "--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    demo = commands.add_parser("demo", help="the main job: a simulated fault through the meter")
-    demo.add_argument("--fs", type=float, default=6400.0, help="sampling rate, Hz")
-    demo.add_argument("--rate", type=float, default=50.0, help="reports per second")
-    demo.set_defaults(handler=_demo)
-
-    compliance = commands.add_parser(
-        "phasor-compliance", help="IEEE C37.118.1 test signals through the phasor estimator"
-    )
-    compliance.add_argument(
-        "--fs", type=float, nargs="+", default=[3200.0, 6400.0], help="sampling rates, Hz"
-    )
-    compliance.set_defaults(handler=_compliance)
-
+def _add_grid(commands: Commands) -> None:
     grid = commands.add_parser("grid", help="draw a grid (SVG) or export it (JSON)")
     grid.add_argument("action", choices=["draw", "export"], help="SVG drawing or JSON file")
     grid.add_argument("output", help="file to write")
@@ -121,27 +75,85 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
     simulate.add_argument("--clear", type=float, help="fault clearance, s")
     simulate.add_argument("--seed", type=int, default=0, help="seed of the DAQ noise")
     simulate.set_defaults(handler=_simulate)
-    from gridedge.meter.faults.commands import add_parser as add_faults
-
-    add_faults(commands)
     for subcommand in (grid, simulate):
         source = subcommand.add_mutually_exclusive_group(required=True)
-        source.add_argument("--case", choices=["ieee33", "turin"], help="a built-in grid")
+        source.add_argument("--case", choices=CASES, help="a built-in grid")
         source.add_argument("--file", help="a grid in the JSON format")
+
+
+def _meter(args: argparse.Namespace) -> int:
+    from gridedge.meter import commands
+
+    return commands.run_meter(args)
+
+
+def _algorithms(args: argparse.Namespace) -> int:
+    from gridedge.meter import commands
+
+    return commands.run_algorithms(args, stream=sys.stdout)
+
+
+def _daq_devices(args: argparse.Namespace) -> int:
+    from gridedge.meter.daq import discover
+
+    devices = discover()
+    for d in devices:
+        print(f"{d.product_name}\tproduct id {d.product_id:#x}\tunique id {d.unique_id}")
+    if not devices:
+        print("gridedge: no MCC DAQ device on USB", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _add_meter(commands: Commands) -> None:
+    from gridedge.meter import commands as meter_commands
+    from gridedge.meter.faults import commands as fault_commands
+
+    meter = commands.add_parser("meter", help="the meter daemon: self-configures from the catalog")
+    meter_commands.add_meter_arguments(meter)
+    meter.set_defaults(handler=_meter)
+    algorithms = commands.add_parser("algorithms", help="sign and build algorithm packages")
+    meter_commands.add_algorithms_arguments(algorithms)
+    algorithms.set_defaults(handler=_algorithms)
     daq_devices = commands.add_parser(
         "daq-devices", help="list the MCC DAQ boards on USB (product and unique id)"
     )
     daq_devices.set_defaults(handler=_daq_devices)
+    fault_commands.add_parser(commands)
 
+
+def _catalog(args: argparse.Namespace) -> int:
+    from gridedge.catalog import commands
+
+    return commands.run(args, stream=sys.stdout)
+
+
+def _add_catalog(commands: Commands) -> None:
+    catalog = commands.add_parser("catalog", help="the Device Catalog service")
+    actions = catalog.add_subparsers(dest="action", required=True, metavar="ACTION")
+    serve = actions.add_parser("serve", help="run the catalog under gunicorn")
+    actions.add_parser("token", help="make an administrator token and its sha256")
+    seed = actions.add_parser("seed", help="register a test case's grid and devices")
+    seed.add_argument("--case", choices=["turin"], default="turin", help="the test case")
+    for sub in (serve, seed):
+        sub.add_argument("--config", help="TOML or JSON file with a [catalog] table")
+    catalog.set_defaults(handler=_catalog)
+
+
+def _reconfigure_plan(args: argparse.Namespace) -> int:
+    from gridedge.services.reconfiguration.command import run
+
+    return run(args, stream=sys.stdout)
+
+
+def _add_services(commands: Commands) -> None:
     reconfigure = commands.add_parser("reconfigure", help="network reconfiguration (FLISR)")
-    reconfigure_commands = reconfigure.add_subparsers(dest="action", required=True)
-    plan = reconfigure_commands.add_parser(
-        "plan", help="isolation and restoration plan of one faulted line"
-    )
+    actions = reconfigure.add_subparsers(dest="action", required=True)
+    plan = actions.add_parser("plan", help="isolation and restoration plan of one faulted line")
     where = plan.add_mutually_exclusive_group(required=True)
     where.add_argument(
         "--case",
-        choices=["ieee33", "turin"],
+        choices=CASES,
         help="a ready-made grid (ieee33 with a remote switch on every section)",
     )
     where.add_argument("--file", help="a grid in the JSON format")
@@ -157,28 +169,59 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
     plan.set_defaults(handler=_reconfigure_plan)
 
-    catalog = commands.add_parser("catalog", help="the Device Catalog service")
-    catalog_commands = catalog.add_subparsers(dest="action", required=True, metavar="ACTION")
-    serve = catalog_commands.add_parser("serve", help="run the catalog under gunicorn")
-    catalog_commands.add_parser("token", help="make an administrator token and its sha256")
-    seed = catalog_commands.add_parser("seed", help="register a test case's grid and devices")
-    seed.add_argument("--case", choices=["turin"], default="turin", help="the test case")
-    for sub in (serve, seed):
-        sub.add_argument("--config", help="TOML or JSON file with a [catalog] table")
-    catalog.set_defaults(handler=_catalog)
 
-    from gridedge.meter import commands as meter_commands
+def _bench_compare(args: argparse.Namespace) -> int:
+    from gridedge.bench.compare import compare, format_comparison, plot_comparison
+    from gridedge.bench.results import load_run
 
-    meter = commands.add_parser("meter", help="the meter daemon: self-configures from the catalog")
-    meter_commands.add_meter_arguments(meter)
-    meter.set_defaults(handler=_meter)
-    algorithms = commands.add_parser("algorithms", help="sign and build algorithm packages")
-    meter_commands.add_algorithms_arguments(algorithms)
-    algorithms.set_defaults(handler=_algorithms)
-    daq_devices = commands.add_parser(
-        "daq-devices", help="list the MCC DAQ boards on USB (product and unique id)"
+    baseline = None if args.baseline is None else load_run(args.baseline)
+    comparison = compare(load_run(args.results), baseline, statistic=args.statistic)
+    print(format_comparison(comparison))
+    if args.plot is not None:
+        plot_comparison(comparison, args.plot)
+    return 0
+
+
+def _bench_baseline(args: argparse.Namespace) -> int:
+    from gridedge.bench.results import write_baseline
+
+    print(write_baseline(args.results, args.destination))
+    return 0
+
+
+def _add_bench(commands: Commands) -> None:
+    bench = commands.add_parser(
+        "bench", help="benchmark results against a reference machine and the paper's figures"
     )
-    daq_devices.set_defaults(handler=_daq_devices)
+    actions = bench.add_subparsers(dest="bench_command", required=True, metavar="ACTION")
+    compare = actions.add_parser(
+        "compare", help="print this run against the baseline, the twins and the paper"
+    )
+    compare.add_argument("results", type=Path, help="pytest-benchmark JSON of this run")
+    compare.add_argument("--baseline", type=Path, help="pytest-benchmark JSON of the reference")
+    compare.add_argument(
+        "--statistic", choices=["min", "median", "mean"], default="median", help="of the rounds"
+    )
+    compare.add_argument("--plot", type=Path, help="also draw a PNG here (needs matplotlib)")
+    compare.set_defaults(handler=_bench_compare)
+    baseline = actions.add_parser(
+        "baseline", help="keep a results file as a baseline, without the per-round timings"
+    )
+    baseline.add_argument("results", type=Path, help="pytest-benchmark JSON")
+    baseline.add_argument("destination", type=Path, help="file, or directory to name one in")
+    baseline.set_defaults(handler=_bench_baseline)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``gridedge`` command and its subcommands."""
+    parser = argparse.ArgumentParser(prog="gridedge", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"gridedge {__version__}")
+    parser.add_argument(
+        "--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_foundation, _add_grid, _add_meter, _add_catalog, _add_services, _add_bench):
+        add(commands)
     return parser
 
 
