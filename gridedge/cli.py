@@ -214,7 +214,9 @@ def _add_bench(commands: Commands) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``gridedge`` command and its subcommands."""
-    parser = argparse.ArgumentParser(prog="gridedge", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="gridedge", description="An open smart-meter runtime: one command for every component."
+    )
     parser.add_argument("--version", action="version", version=f"gridedge {__version__}")
     parser.add_argument(
         "--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
