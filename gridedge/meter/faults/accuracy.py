@@ -217,10 +217,8 @@ class Measured:
     voltage_uncertainty: dict[str, NDArray[np.float64]]
 
 
-def measure(
-    grid: Grid, case: Case, feeder: FeederModel, fault: Fault, campaign: Campaign, seed: int
-) -> Measured:
-    """Simulate one fault and return what the meters of its feeder report."""
+def simulate(grid: Grid, fault: Fault, campaign: Campaign, seed: int) -> Simulation:
+    """The waveform simulation of one fault: load, the fault, its clearing, 0.3 s of load."""
     line = grid.line(fault.line)
     fraction = fault.distance_m / (line.length_km * 1e3)
     if line.from_bus != fault.from_bus:
@@ -231,12 +229,19 @@ def measure(
         FaultClearance(t0 + campaign.clearing_s),
     ]
     duration = t0 + campaign.clearing_s + 0.3
-    simulation = Simulation(
+    return Simulation(
         grid,
         events,
         WaveformSettings(fs=campaign.fs, duration_s=duration, seed=seed),
         campaign.daq,
     )
+
+
+def measure(
+    grid: Grid, case: Case, feeder: FeederModel, fault: Fault, campaign: Campaign, seed: int
+) -> Measured:
+    """Simulate one fault and return what the meters of its feeder report."""
+    simulation = simulate(grid, fault, campaign, seed)
     frames = {
         meter: _frames(simulation, meter, campaign.fs)
         for meter in (feeder.head_meter.id, *feeder.meters)
