@@ -52,7 +52,9 @@ def frame_mean_sigma(campaign: Campaign, frames: int, gain: np.ndarray) -> np.nd
     return sample * math.sqrt((total**2).sum()) / frames
 
 
-def rows(name: str, count: int, seed: int) -> list[tuple[str, list[float], list[bool], list]]:
+def rows(
+    name: str, count: int, seed: int
+) -> tuple[list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], dict[str, np.ndarray]]:
     case = CASES[name]
     grid = case.build()
     noisy_campaign, ideal_campaign = Campaign(), Campaign(daq=IDEAL)
@@ -61,6 +63,8 @@ def rows(name: str, count: int, seed: int) -> list[tuple[str, list[float], list[
     weak = grid.with_elements(sources=[replace(s, sk_mva=0.9 * s.sk_mva) for s in grid.sources])
     weak_feeders = {head: FeederModel(weak, head) for head in case.heads}
     results: dict[str, tuple[list[float], list[bool]]] = {}
+    # Per fault: errors against the simulator, the frames' spread, the DAQ's noise (V or A).
+    sets: dict[str, list[np.ndarray]] = {}
     faults = draw(case, grid, count, seed, noisy_campaign)
     for n, fault in enumerate(faults):
         feeder = feeders[fault.head]
@@ -106,6 +110,39 @@ def rows(name: str, count: int, seed: int) -> list[tuple[str, list[float], list[
             meter_sigma[meter] = frame_mean_sigma(
                 noisy_campaign, noisy.event.fault_frames, meter_gain
             )[:3] / math.sqrt(2)
+        for key, error, spread, expected in (
+            (
+                "pre-fault V",
+                noisy.event.prefault[:3] - true_before[:3],
+                noisy.event.prefault_sigma[:3],
+                sigma_pre[:3],
+            ),
+            (
+                "pre-fault I",
+                noisy.event.prefault[3:] - true_before[3:],
+                noisy.event.prefault_sigma[3:],
+                sigma_pre[3:],
+            ),
+            (
+                "fault V",
+                noisy.event.fault[:3] - true_during[:3],
+                noisy.event.fault_sigma[:3],
+                sigma_fault[:3],
+            ),
+            (
+                "fault I",
+                noisy.event.fault[3:] - true_during[3:],
+                noisy.event.fault_sigma[3:],
+                sigma_fault[3:],
+            ),
+            (
+                "downstream |V|",
+                np.concatenate([noisy.voltages[m] - true_voltages[m] for m in feeder.meters]),
+                np.concatenate([noisy.voltage_uncertainty[m] for m in feeder.meters]),
+                np.concatenate([meter_sigma[m] for m in feeder.meters]),
+            ),
+        ):
+            sets.setdefault(key, []).append(np.stack([np.abs(error), spread, expected]))
         variants = {
             "as measured (12 bit)": measured,
             "ideal DAQ (24 bit, no noise), detector and frames as usual": clean,
@@ -151,7 +188,8 @@ def rows(name: str, count: int, seed: int) -> list[tuple[str, list[float], list[
             errors.append(error)
             pairs.append(right)
     low = np.array([f.resistance_ohm <= 10 for f in faults])
-    return [(label, np.array(e), np.array(p), low) for label, (e, p) in results.items()]
+    table = [(label, np.array(e), np.array(p), low) for label, (e, p) in results.items()]
+    return table, {key: np.concatenate(v, axis=1) for key, v in sets.items()}
 
 
 def main() -> None:
@@ -163,12 +201,21 @@ def main() -> None:
     print(f"case {args.case}, {args.faults} faults (seed {args.seed})\n")
     print("| inputs | p50 / p95 (m), all | p95 (m), Rf <= 10 ohm | wrong pairs |")
     print("|---|---|---|---|")
-    for label, errors, pairs, low in rows(args.case, args.faults, args.seed):
+    table, sets = rows(args.case, args.faults, args.seed)
+    for label, errors, pairs, low in table:
         p50, p95 = np.percentile(errors, [50, 95])
         print(
             f"| {label} | {p50:.1f} / {p95:.1f} | {np.percentile(errors[low], 95):.1f} "
             f"| {int((~pairs).sum())} |"
         )
+    print("\nRMS over every fault and channel, V or A:\n")
+    print(
+        "| head set | error against the simulator | claimed standard error | from the DAQ's noise |"
+    )
+    print("|---|---|---|---|")
+    for key, (error, spread, expected) in sets.items():
+        rms = [math.sqrt(np.mean(np.square(v))) for v in (error, spread, expected)]
+        print(f"| {key} | {rms[0]:.2f} | {rms[1]:.2f} | {rms[2]:.2f} |")
 
 
 if __name__ == "__main__":
