@@ -14,6 +14,8 @@ class FeederKernel:
         from_end: NDArray[np.int64],
         to_end: NDArray[np.int64],
         transfer: NDArray[np.complex128],
+        head_transfer: NDArray[np.complex128],
+        head_ratio: NDArray[np.complex128],
         samples: int,
         iterations: int,
     ) -> None: ...
@@ -30,8 +32,10 @@ class FeederKernel:
         measured: NDArray[np.float64],
         weight: NDArray[np.float64],
         meter_prefault: NDArray[np.complex128],
+        head_weight: NDArray[np.float64],
+        current_weight: NDArray[np.float64],
+        source_weight: float,
         reactance_weight: float,
-        scale_weight: float,
     ) -> tuple[
         NDArray[np.int64],
         NDArray[np.float64],

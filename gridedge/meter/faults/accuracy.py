@@ -2,12 +2,15 @@
 
 Each fault of a campaign is a timeline for the waveform simulator (:mod:`gridedge.grid.waveform`):
 steady load, then a fault of a random kind, resistance and position on a random section of a
-feeder, cleared after ``clearing_s``. Every meter's signals pass through the 12-bit DAQ model
-and the phasor estimator (:class:`gridedge.meter.phasor.PhasorEstimator`, native kernel); the
-head meter's frames feed a :class:`FaultDetector`, and the downstream meters report their
-mean phase-voltage magnitudes (and standard errors) over the frames of the head meter's
-during-fault set - what the head meter would ask them for. :func:`locate` then runs with the
-detector's phasor sets, its uncertainty and the classified kind.
+feeder, cleared after ``clearing_s``. Every meter's signals pass through the 12-bit DAQ model.
+The head meter's samples go through the phasor estimator
+(:class:`gridedge.meter.phasor.PhasorEstimator`, native kernel) into a :class:`FaultDetector`;
+on its event the head meter fits its pre-fault and fault phasors over the whole stable
+intervals of its samples (:func:`gridedge.meter.faults.interval.estimate`), and the
+downstream meters fit their phase-voltage magnitudes over the same intervals
+(:func:`~gridedge.meter.faults.interval.voltage_report`) - what the head meter would ask them
+for. Every standard error is propagated from the DAQ's noise. :func:`locate` then runs with
+those phasors, their uncertainty, the meters' reports and the classified kind.
 
 ``gridedge faults accuracy --case turin`` runs a campaign and prints the table.
 """
@@ -20,15 +23,16 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from gridedge.errors import GridedgeError
+from gridedge.errors import GridedgeError, InvalidInputError
 from gridedge.grid import FaultKind, Grid, Meter
 from gridedge.grid.cases import ieee33, turin
 from gridedge.grid.daq import DaqSettings
 from gridedge.grid.waveform import FaultClearance, FaultInception, Simulation, WaveformSettings
 from gridedge.meter.faults.detection import DetectionSettings, FaultDetector, FaultEvent
 from gridedge.meter.faults.feeder import FeederModel
+from gridedge.meter.faults.interval import IntervalPhasors, estimate, voltage_report
 from gridedge.meter.faults.location import FaultLocation, locate
-from gridedge.meter.phasor import Frames, PhasorEstimator
+from gridedge.meter.phasor import PhasorEstimator
 
 logger = logging.getLogger(__name__)
 
@@ -205,16 +209,39 @@ class Measured:
     ----------
     event : FaultEvent or None
         The head meter's detector event; None when it detected nothing.
+    phasors : IntervalPhasors or None
+        The head meter's phasors over the stable intervals; None without an event or when
+        the samples hold no stable fault interval.
+    failure : str
+        Why `phasors` is None (empty otherwise).
     voltages : dict of str to ndarray
-        Downstream meter -> mean phase-voltage magnitudes (3,) over the event's during-fault
-        frames, V.
+        Downstream meter -> phase-voltage magnitudes (3,) over the fault interval, V.
     voltage_uncertainty : dict of str to ndarray
-        Their standard errors (3,), V, for the meters with two frames or more.
+        Their standard errors (3,), V, including the pre-fault magnitude's.
+    prefault_voltages : dict of str to float
+        Downstream meter -> positive-sequence magnitude over the pre-fault interval, V.
     """
 
     event: FaultEvent | None
+    phasors: IntervalPhasors | None
+    failure: str
     voltages: dict[str, NDArray[np.float64]]
     voltage_uncertainty: dict[str, NDArray[np.float64]]
+    prefault_voltages: dict[str, float]
+
+    def locate(self, feeder: FeederModel) -> FaultLocation:
+        """Locate the fault from these measurements (:func:`locate`)."""
+        if self.phasors is None:
+            raise InvalidInputError(f"nothing to locate: {self.failure}")
+        return locate(
+            feeder,
+            self.phasors.prefault,
+            self.phasors.fault,
+            self.voltages,
+            uncertainty=self.phasors.uncertainty,
+            voltage_uncertainty=self.voltage_uncertainty,
+            prefault_voltages=self.prefault_voltages,
+        )
 
 
 def simulate(grid: Grid, fault: Fault, campaign: Campaign, seed: int) -> Simulation:
@@ -242,24 +269,39 @@ def measure(
 ) -> Measured:
     """Simulate one fault and return what the meters of its feeder report."""
     simulation = simulate(grid, fault, campaign, seed)
-    frames = {
-        meter: _frames(simulation, meter, campaign.fs)
-        for meter in (feeder.head_meter.id, *feeder.meters)
-    }
-    estimator = PhasorEstimator(campaign.fs)
-    detector = FaultDetector.for_meter(grid, feeder.head_meter.id, estimator, case.detection)
-    detected = detector.push(frames[feeder.head_meter.id])
+    head = feeder.head_meter.id
+    samples, start, fs, noise = _samples(simulation, head, campaign)
+    estimator = PhasorEstimator(fs, start_time=start)
+    detector = FaultDetector.for_meter(grid, head, estimator, case.detection)
+    detected = detector.push(estimator.push(samples))
     if not detected:
-        return Measured(None, {}, {})
+        return Measured(None, None, "not detected", {}, {}, {})
     event = detected[0]
-    period = 1.0 / estimator.reporting_rate
-    window = (event.time - (event.fault_frames - 0.5) * period, event.time + 0.5 * period)
-    voltages, sigmas = {}, {}
+    try:
+        phasors = estimate(samples, start, fs, noise, event.inception_time)
+    except InvalidInputError as exc:
+        return Measured(event, None, f"no stable fault interval: {exc}", {}, {}, {})
+    voltages, sigmas, before = {}, {}, {}
     for meter in feeder.meters:
-        voltages[meter], sigma = _report(frames[meter], window)
-        if sigma is not None:
-            sigmas[meter] = sigma
-    return Measured(event, voltages, sigmas)
+        report = voltage_report(*_samples(simulation, meter, campaign), phasors)
+        voltages[meter], sigmas[meter] = report.voltages, report.sigma
+        before[meter] = report.prefault_voltage
+    return Measured(event, phasors, "", voltages, sigmas, before)
+
+
+def _samples(
+    simulation: Simulation, meter: str, campaign: Campaign
+) -> tuple[NDArray[np.float64], float, float, NDArray[np.float64]]:
+    """A meter's samples in primary units, their start time, fs, and the DAQ's noise (6,)."""
+    stream = simulation.source(meter)
+    _, raw = stream.read(1 << 30)
+    scaling = stream.scaling
+    return (
+        scaling.to_primary(raw),
+        stream.start_time,
+        stream.fs,
+        np.abs(scaling.gain) * campaign.daq.noise_rms_v,
+    )
 
 
 def _one(
@@ -269,41 +311,11 @@ def _one(
     event = measured.event
     if event is None:
         return Outcome(fault, False, None, None, "not detected", math.nan)
-    if event.fault_frames == 0:
-        return Outcome(fault, True, event.kind, None, "no clean fault frame", math.nan)
     try:
-        location = locate(
-            feeder,
-            event.prefault,
-            event.fault,
-            measured.voltages,
-            uncertainty=event.uncertainty,
-            voltage_uncertainty=measured.voltage_uncertainty,
-        )
+        location = measured.locate(feeder)
     except GridedgeError as exc:
         return Outcome(fault, True, event.kind, None, str(exc), math.nan)
     return Outcome(fault, True, event.kind, location, "", _separation(feeder, fault, location))
-
-
-def _frames(simulation: Simulation, meter: str, fs: float) -> Frames:
-    stream = simulation.source(meter)
-    estimator = PhasorEstimator(fs, scaling=stream.scaling, start_time=stream.start_time)
-    _, samples = stream.read(1 << 30)
-    return estimator.push(samples)
-
-
-def _report(
-    frames: Frames, window: tuple[float, float]
-) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
-    """Mean phase-voltage magnitudes over `window`, V, and their standard errors if known."""
-    rows = (frames.time > window[0]) & (frames.time < window[1]) & frames.valid
-    magnitude = np.abs(frames.voltage[rows])
-    if magnitude.shape[0] < 2:
-        return (magnitude.mean(axis=0) if magnitude.size else np.full(3, np.nan)), None
-    mean = magnitude.mean(axis=0)
-    error = magnitude.std(axis=0, ddof=1) / math.sqrt(magnitude.shape[0])
-    # Identical frames (a noise-free chain) would claim a perfect measurement.
-    return mean, np.maximum(error, 1e-6 * mean)
 
 
 def _separation(feeder: FeederModel, fault: Fault, location: FaultLocation) -> float:

@@ -16,13 +16,21 @@ positive sequence. At the fault the loop is a resistance::
 this is the reactance method with the zero-sequence compensated loop current; the walk makes
 it exact for the pi model of the feeder.
 
-The voltage magnitudes the other meters report add the second kind of evidence: a fault at x
-drawing I_f sags meter i's bus by ``-Z_i,f I_f`` (transfer impedances of the grid's sequence
-Z-bus). Each point is scored with the weighted squares of X(x) and of the differences between
-the measured and predicted phase-voltage magnitudes - a chi-square when the standard
-deviations are right - and the score is minimised on every section. On a short cable with a
-high fault resistance X(x) moves little along the section and the sags pin the fault down; on
-a bolted fault X(x) is sharp. The lowest minimum is the location; the others are the
+Two more kinds of evidence come from voltages. A fault at x drawing I_f changes the voltage
+at bus i by ``-Z_i,f I_f`` (transfer impedances of the grid's sequence Z-bus): the other
+meters report their phase-voltage magnitudes, and the head meter its own voltage change. Each
+point is scored with the weighted squares - a chi-square when the standard deviations are
+right - of X(x), of the head's measured change against ``-Z_h,f I_f`` and of the measured
+magnitudes against ``|V_i,pre - Z_i,f I_f|``, and the score is minimised on every section. Two
+errors are common to all of them and are fitted at every point as nuisance parameters with
+their priors: the fault current's relative error s (the head's current noise), and the
+relative error e of the impedance behind the head (the source), which scales the part
+``(Z_i,h / Z_h,h) Z_h,f I_f`` of every sag that passes through the head's bus - the head's
+measured sag pins that part down, so the location does not rest on the model's source
+impedance. The loop reactance moves with s and with the head's voltage noise as the
+measurements make it move; its own weight is only the model's error. On a short cable with a
+high fault resistance X(x) moves little along the section and the voltages pin the fault
+down; on a bolted fault X(x) is sharp. The lowest minimum is the location; the others are the
 candidates.
 
 The result is flagged ambiguous - never silently confident - when a candidate on another
@@ -47,6 +55,9 @@ from gridedge.meter.faults.classification import classify, phasor_set
 from gridedge.meter.faults.feeder import FeederModel
 
 logger = logging.getLogger(__name__)
+
+_TINY_SIGMA = 1e-9
+"""Floor of a relative standard deviation (noise-free inputs)."""
 
 
 @dataclass(frozen=True)
@@ -150,12 +161,14 @@ def locate(
         The fault kind (``"a-g"``, ``"b-c"``, ``"b-c-g"``, ``"a-b-c"`` ...); classified from
         the phasors when not given, and checked against them when given.
     uncertainty : array_like of float, shape (6,), optional
-        Standard deviations (RMS of the complex error) of the during-fault voltages Va, Vb, Vc
-        and of the superimposed currents Ia, Ib, Ic, primary V and A
-        (:attr:`FaultEvent.uncertainty`); from the settings when not given.
+        Standard deviations (RMS of the complex error) of the superimposed (fault minus
+        pre-fault) voltages Va, Vb, Vc and currents Ia, Ib, Ic, primary V and A
+        (:attr:`IntervalPhasors.uncertainty` or :attr:`FaultEvent.uncertainty`); from the
+        settings when not given.
     voltage_uncertainty : mapping of str to array_like, optional
-        Meter id -> standard deviations (3,) of its magnitudes in `voltages`, V; from the
-        settings for meters not in it.
+        Meter id -> standard deviations (3,) of its magnitudes in `voltages`, V (with the
+        error of its `prefault_voltages` entry, when given); from the settings for meters
+        not in it.
     prefault_voltages : mapping of str to float, optional
         Meter id -> positive-sequence voltage magnitude before the fault, primary V; replaces
         the power-flow magnitude of that meter's bus in the prediction.
@@ -187,6 +200,10 @@ def locate(
             )
     measured, weight, used, missing = _magnitudes(feeder, voltages, voltage_uncertainty)
     head_during, head_before = _per_unit(feeder, during), _per_unit(feeder, before)
+    head_weight, current_weight = _head_weights(
+        feeder, fault_kind, head_during, head_before, uncertainty
+    )
+    settings = feeder.settings
     section, fraction, resistance, _, score, _, mismatch = feeder.kernel.locate(
         head_during,
         head_before,
@@ -195,8 +212,10 @@ def locate(
         measured,
         weight,
         _meter_prefault(feeder, prefault_voltages),
-        _reactance_weight(feeder, fault_kind, head_during, head_before, uncertainty),
-        1.0 / feeder.settings.sag_scale_sigma**2,
+        head_weight,
+        current_weight,
+        2.0 / settings.source_impedance_sigma**2,
+        (feeder.impedance_base_ohm / settings.reactance_sigma_ohm) ** 2,
     )
     resistance_ohm = resistance * feeder.impedance_base_ohm
     plausible = np.isfinite(score) & (resistance_ohm >= feeder.settings.min_resistance_ohm)
@@ -240,19 +259,19 @@ def _per_unit(feeder: FeederModel, phasors: NDArray[np.complex128]) -> NDArray[n
     return np.ascontiguousarray(to_sequence(rows))
 
 
-def _reactance_weight(
+def _head_weights(
     feeder: FeederModel,
     kind: FaultKind,
     during: NDArray[np.complex128],
     before: NDArray[np.complex128],
     uncertainty: ArrayLike | None,
-) -> float:
-    """One over the variance of the loop reactance, p.u.^-2.
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Weights of the head's voltage change (3,), p.u.^-2, and of the fault current's errors.
 
-    The loop reactance at the fault is ``Im((dV - Z dI) / I)`` away from its true value, with
-    dV and dI the errors of the head's loop voltage and superimposed loop current and Z the
-    apparent loop impedance at the head (line plus fault); the imaginary part takes half the
-    variance of a circular complex error.
+    A circular complex error of variance sigma^2 puts half of it in each part: the weights
+    are two over the variance. The fault current's relative error is the loop current's
+    error over the loop current (the superimposed current at the head); a two-phase fault
+    with earth has two, one per faulted phase (see the kernel's ``current_weight``).
     """
     if uncertainty is None:
         sigma_v = np.full(3, feeder.settings.head_voltage_sigma_pu)
@@ -266,22 +285,21 @@ def _reactance_weight(
             )
         sigma_v = sigma[:3] / feeder.voltage_base_v
         sigma_i = sigma[3:] / feeder.current_base_a
-    voltage = to_phases(during[0])
     current = to_phases(during[1] - before[1])
     phases = list(kind.phases)
     if len(phases) == 3:
-        v_loop, i_loop = during[0, 1], during[1, 1] - before[1, 1]
-        var_v, var_i = (sigma_v**2).sum() / 9, (sigma_i**2).sum() / 9
+        parts = [(during[1, 1] - before[1, 1], (sigma_i**2).sum() / 9)] * 2
+    elif len(phases) == 2 and kind.earthed:
+        parts = [(current[p], sigma_i[p] ** 2) for p in phases]
     else:
-        v_loop, i_loop = voltage[phases[0]], current[phases[0]]
-        if len(phases) == 2:
-            v_loop -= voltage[phases[1]]
-            i_loop -= current[phases[1]]
-        var_v, var_i = (sigma_v[phases] ** 2).sum(), (sigma_i[phases] ** 2).sum()
-    z = v_loop / i_loop
-    variance = (var_v + abs(z) ** 2 * var_i) / (2 * abs(i_loop) ** 2)
-    # A floor keeps the weight finite for noise-free inputs.
-    return float(1.0 / max(variance, 1e-24))
+        loop = current[phases[0]] - (current[phases[1]] if len(phases) == 2 else 0.0)
+        parts = [(loop, (sigma_i[phases] ** 2).sum())] * 2
+    # Floors keep the weights finite for noise-free inputs.
+    head_weight = 2.0 / np.maximum(sigma_v, _TINY_SIGMA) ** 2
+    current_weight = np.array(
+        [2.0 * abs(i) ** 2 / max(var, _TINY_SIGMA**2 * abs(i) ** 2) for i, var in parts]
+    )
+    return head_weight, current_weight
 
 
 def _magnitudes(
