@@ -26,7 +26,7 @@ def grid():
 
 @pytest.fixture(scope="module")
 def measured(grid):
-    """Detector events and meter reports of a dozen simulated faults on feeder 1."""
+    """Head phasors and meter reports of a dozen simulated faults on feeder 1."""
     case, campaign = CASES["turin"], Campaign()
     faults = [f for f in draw(case, grid, 4 * FAULTS, 11, campaign) if f.head == "M1"][:FAULTS]
     feeder = FeederModel(grid, "M1")
@@ -43,11 +43,12 @@ def test_turin_locate(benchmark, grid, measured, backend) -> None:
         m = next(inputs)
         return locate(
             feeder,
-            m.event.prefault,
-            m.event.fault,
+            m.phasors.prefault,
+            m.phasors.fault,
             m.voltages,
-            uncertainty=m.event.uncertainty,
+            uncertainty=m.phasors.uncertainty,
             voltage_uncertainty=m.voltage_uncertainty,
+            prefault_voltages=m.prefault_voltages,
         )
 
     result = benchmark(one)

@@ -98,6 +98,7 @@ py::tuple locate(const gridedge::FaultLocator& locator, const py::array& during,
                  const py::array& prefault, int phases, bool earthed, const py::array& measured,
                  const py::array& weight, const py::array& meter_prefault,
                  const py::array& head_weight, const py::array& current_weight,
+                 const py::array& current_share, double voltage_variance, double voltage_share,
                  double source_weight, double reactance_weight) {
   const gridedge::HeadPhasors during_set = head(during, "during");
   const gridedge::HeadPhasors prefault_set = head(prefault, "prefault");
@@ -115,6 +116,13 @@ py::tuple locate(const gridedge::FaultLocator& locator, const py::array& during,
   const auto currents = checked<RealArray>(current_weight, "current_weight", "float64", {2});
   for (int p = 0; p < 3; ++p) positive(heads.at(p), "head_weight");
   for (int d = 0; d < 2; ++d) positive(currents.at(d), "current_weight");
+  const auto shares = checked<RealArray>(current_share, "current_share", "float64", {2});
+  const bool shared = shares.at(0) >= 0 && shares.at(0) <= 1 && shares.at(1) >= 0 &&
+                      shares.at(1) <= 1 && voltage_share >= 0 && voltage_share <= 1;
+  if (!shared) throw py::value_error("current_share and voltage_share must lie in [0, 1]");
+  if (!(std::isfinite(voltage_variance) && voltage_variance >= 0)) {
+    throw py::value_error("voltage_variance must be >= 0, got " + std::to_string(voltage_variance));
+  }
   positive(source_weight, "source_weight");
   positive(reactance_weight, "reactance_weight");
   for (py::ssize_t i = 0; i < weights.size(); ++i) {
@@ -128,6 +136,9 @@ py::tuple locate(const gridedge::FaultLocator& locator, const py::array& during,
                                       meter_voltage.data(),
                                       {heads.at(0), heads.at(1), heads.at(2)},
                                       {currents.at(0), currents.at(1)},
+                                      {shares.at(0), shares.at(1)},
+                                      voltage_variance,
+                                      voltage_share,
                                       source_weight,
                                       reactance_weight};
   std::vector<gridedge::FaultCandidate> found;
@@ -165,7 +176,8 @@ PYBIND11_MODULE(faultloc, m) {
       .def_property_readonly("meters", &gridedge::FaultLocator::meters)
       .def("locate", &locate, py::arg("during"), py::arg("prefault"), py::arg("phases"),
            py::arg("earthed"), py::arg("measured"), py::arg("weight"), py::arg("meter_prefault"),
-           py::arg("head_weight"), py::arg("current_weight"), py::arg("source_weight"),
+           py::arg("head_weight"), py::arg("current_weight"), py::arg("current_share"),
+           py::arg("voltage_variance"), py::arg("voltage_share"), py::arg("source_weight"),
            py::arg("reactance_weight"),
            "Return (section, fraction, resistance, current, cost, reactance, mismatch) of every "
            "local minimum of the score; see gridedge._twin.faultloc.FeederKernel.locate.");

@@ -34,6 +34,9 @@ class FeederKernel:
         meter_prefault: NDArray[np.complex128],
         head_weight: NDArray[np.float64],
         current_weight: NDArray[np.float64],
+        current_share: NDArray[np.float64],
+        voltage_variance: float,
+        voltage_share: float,
         source_weight: float,
         reactance_weight: float,
     ) -> tuple[

@@ -36,6 +36,8 @@ For one fault the kernel
 Both backends evaluate the same formulas in the same order.
 """
 
+from dataclasses import dataclass
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -163,6 +165,9 @@ class FeederKernel:
         meter_prefault: NDArray[np.complex128],
         head_weight: NDArray[np.float64],
         current_weight: NDArray[np.float64],
+        current_share: NDArray[np.float64],
+        voltage_variance: float,
+        voltage_share: float,
         source_weight: float,
         reactance_weight: float,
     ) -> tuple[
@@ -199,6 +204,17 @@ class FeederKernel:
             Weight of each part of the fault current's relative errors (two over their
             variance); > 0: the loop current's first (the second is unused), or, for a
             two-phase fault with earth, the two faulted phases' currents in phase order.
+        current_share : ndarray of float64, shape (2,)
+            Share of each part's error variance that comes from the pre-fault current, in
+            [0, 1]. The fault current's error moves the loop reactance at the fault through
+            the whole loop seen from the head, the pre-fault current's through the fault
+            alone: the reactance row follows the expected mix and takes the rest as variance.
+        voltage_variance : float
+            Variance of the error of the loop's voltage change at the head (fault and
+            pre-fault voltages together), p.u.^2; >= 0.
+        voltage_share : float
+            Share of `voltage_variance` that comes from the pre-fault voltages, in [0, 1]:
+            the loop reactance carries the fault voltages' error, the head's change both.
         source_weight : float
             Weight of each part of the relative errors of the impedance behind the head, in
             the zero sequence and in the others; > 0.
@@ -232,6 +248,7 @@ class FeederKernel:
         _check_shape("meter_prefault", meter_prefault, np.complex128, (self.meters,))
         _check_shape("head_weight", head_weight, np.float64, (3,))
         _check_shape("current_weight", current_weight, np.float64, (2,))
+        _check_shape("current_share", current_share, np.float64, (2,))
         if phases not in range(1, 8) or (phases in (1, 2, 4) and not earthed):
             raise InvalidInputError(f"phases {phases} with earthed={earthed} is not a fault kind")
         for name, value in (
@@ -244,6 +261,10 @@ class FeederKernel:
                 raise InvalidInputError(f"{name} must be > 0, got {value!r}")
         if not (np.all(np.isfinite(head_weight)) and np.all(np.isfinite(current_weight))):
             raise InvalidInputError("head_weight and current_weight must be finite")
+        if not (np.all((current_share >= 0) & (current_share <= 1)) and 0 <= voltage_share <= 1):
+            raise InvalidInputError("current_share and voltage_share must lie in [0, 1]")
+        if not (np.isfinite(voltage_variance) and voltage_variance >= 0):
+            raise InvalidInputError(f"voltage_variance must be >= 0, got {voltage_variance!r}")
         if np.any(~np.isfinite(weight) | (weight < 0)):
             raise InvalidInputError("weight must be finite and >= 0")
         problem = _Problem(
@@ -259,6 +280,7 @@ class FeederKernel:
             np.repeat(
                 [*current_weight[: _part_count(phases, earthed)], source_weight, source_weight], 2
             ),
+            _Shares(current_share, voltage_variance, voltage_share),
             reactance_weight,
         )
         section, fraction = self._minima(problem)
@@ -309,6 +331,15 @@ class FeederKernel:
         return sections[keep], best[keep]
 
 
+@dataclass(frozen=True)
+class _Shares:
+    """How the head's errors split between its fault and pre-fault sets (see ``locate``)."""
+
+    current: NDArray[np.float64]
+    voltage_variance: float
+    voltage: float
+
+
 class _Problem:
     """The score of points of the feeder for one fault."""
 
@@ -324,6 +355,7 @@ class _Problem:
         head_change: NDArray[np.complex128],
         head_weight: NDArray[np.float64],
         prior: NDArray[np.float64],
+        shares: "_Shares",
         reactance_weight: float,
     ) -> None:
         self.kernel = kernel
@@ -337,6 +369,7 @@ class _Problem:
         self.head_change = head_change  # phases a, b, c, p.u.
         self.head_weight = head_weight  # Re a, Im a, Re b, ...
         self.prior = prior
+        self.shares = shares
         self.reactance_weight = reactance_weight
         # The head's loop: its apparent impedance, and the loop's share of each phase.
         voltage, current = start[0, 0]
@@ -382,11 +415,14 @@ class _Problem:
         meter_residual = np.where(self.seen, magnitude - self.measured, 0.0).reshape(
             count, self.seen.size
         )
+        kept = 1.0 - self.shares.voltage
+        parts = _parts(current, self.phases, self.earthed)
         residual = np.concatenate(
             [
-                (reactance - ((self.change_loop - _loop_of(modelled, self.phases)) * inverse).imag)[
-                    :, None
-                ],
+                (
+                    reactance
+                    - (kept * (self.change_loop - _loop_of(modelled, self.phases)) * inverse).imag
+                )[:, None],
                 np.stack([change.real, change.imag], axis=-1).reshape(count, 6),
                 meter_residual,
             ],
@@ -394,13 +430,15 @@ class _Problem:
         )
         weights = np.concatenate(
             [
-                np.full((count, 1), self.reactance_weight),
+                self._reactance_weight(parts, ratio, inverse)[:, None],
                 np.broadcast_to(self.head_weight, (count, 6)),
                 np.broadcast_to(self.weight.reshape(-1), meter_residual.shape),
             ],
             axis=1,
         )
-        rows = self._rows(z, head_z, current, modelled, np.conj(voltage_at) / magnitude, inverse)
+        rows = self._rows(
+            z, head_z, parts, modelled, np.conj(voltage_at) / magnitude, ratio, inverse
+        )
         normal = np.einsum("kri,kr,krj->kij", rows, weights, rows) + np.diag(self.prior)
         gradient = np.einsum("kri,kr,kr->ki", rows, weights, residual)
         # Without fault current at a point its score is NaN, as in the compiled kernel.
@@ -412,13 +450,40 @@ class _Problem:
         mismatch = np.where(self.seen.reshape(-1), fitted, 0.0)
         return factor * ratio.real, current, cost, reactance, (mismatch * mismatch).sum(axis=1)
 
+    def _reactance_weight(
+        self,
+        parts: list[NDArray[np.complex128]],
+        ratio: NDArray[np.complex128],
+        inverse: NDArray[np.complex128],
+    ) -> NDArray[np.float64]:
+        """Weight of the loop reactance row (k,): one over the variance the nuisances leave.
+
+        The model's error; the part of the head's voltage error the head's change does not
+        share; and the part of each current part's error that its nuisance does not carry
+        (the fault and pre-fault currents move the reactance through the whole loop and
+        through the fault alone: the nuisance follows their expected mix).
+        """
+        shares = self.shares
+        scale = inverse.real**2 + inverse.imag**2
+        variance = 1.0 / self.reactance_weight + (
+            shares.voltage * (1 - shares.voltage) * shares.voltage_variance * scale / 2
+        )
+        for d, part in enumerate(parts):
+            spread = (self.apparent - ratio) * _loop_of(part, self.phases) * inverse
+            share = shares.current[d]
+            variance = variance + (
+                (spread.real**2 + spread.imag**2) * share * (1 - share) / self.prior[2 * d]
+            )
+        return 1.0 / variance
+
     def _rows(
         self,
         z: NDArray[np.complex128],
         head_z: NDArray[np.complex128],
-        current: NDArray[np.complex128],
+        parts: list[NDArray[np.complex128]],
         modelled: NDArray[np.complex128],
         unit: NDArray[np.complex128],
+        ratio: NDArray[np.complex128],
         inverse: NDArray[np.complex128],
     ) -> NDArray[np.float64]:
         """Slopes of every residual (k, 7 + 3m, 2 q) with respect to the q complex nuisances.
@@ -426,19 +491,21 @@ class _Problem:
         Each nuisance nu moves the meters' voltages, the modelled head change and the loop
         reactance (by Im(K nu)); a magnitude moves by Re(conj(V) / |V| dV).
         """
+        kept = 1.0 - self.shares.voltage
         effects = []
-        for part in _parts(current, self.phases, self.earthed):
+        for d, part in enumerate(parts):
             head_effect = -head_z * part
             meter_effect = -np.einsum("ps,smk->kmp", _TO_PHASE, z * part.T[:, None, :])
+            through = self.apparent - self.shares.current[d] * (self.apparent - ratio)
             coefficient = (
-                _loop_of(head_effect, self.phases) - self.apparent * _loop_of(part, self.phases)
+                kept * _loop_of(head_effect, self.phases) - through * _loop_of(part, self.phases)
             ) * inverse
             effects.append((meter_effect, head_effect, coefficient))
         # The source's relative errors: one for the zero sequence, one for the others.
         for sequences in ([1, 0, 0], [0, 1, 1]):
             source = modelled * np.array(sequences)
             meter_effect = np.einsum("ps,sm,ks->kmp", _TO_PHASE, self.kernel.head_ratio, source)
-            effects.append((meter_effect, source, _loop_of(source, self.phases) * inverse))
+            effects.append((meter_effect, source, kept * _loop_of(source, self.phases) * inverse))
         reactance_rows, head_rows, meter_rows = [], [], []
         for meter_effect, head_effect, coefficient in effects:
             reactance_rows += [coefficient.imag, coefficient.real]

@@ -120,6 +120,9 @@ def test_kernels_refuse_malformed_arrays(grid, backend) -> None:
         "meter_prefault": np.ones(m, dtype=np.complex128),
         "head_weight": np.ones(3),
         "current_weight": np.ones(2),
+        "current_share": np.zeros(2),
+        "voltage_variance": 0.0,
+        "voltage_share": 0.0,
         "source_weight": 1.0,
         "reactance_weight": 1.0,
     }
@@ -131,6 +134,7 @@ def test_kernels_refuse_malformed_arrays(grid, backend) -> None:
         ("phases", 2),  # a single phase without earth
         ("head_weight", np.ones(2)),
         ("current_weight", np.array([1.0, 0.0])),
+        ("current_share", np.array([0.5, 1.5])),
         ("source_weight", np.inf),
         ("reactance_weight", 0.0),
     ]:

@@ -42,20 +42,29 @@ KINDS = ("a-g", "b-c", "b-c-g", "a-b-c")
 IEEE33_VOLTAGE_METERS = ("18", "22", "25", "33")
 """Buses of the IEEE 33-bus feeder with a voltage-only meter: the ends of its laterals."""
 
+IEEE33_MIDDLE_METERS = ("10", "29")
+"""Buses added by the denser plan: the middles of the two long runs, the trunk (bus 1 to 18,
+17 sections) and the lateral from bus 6 to 33 (8 sections)."""
 
-def ieee33_metered() -> Grid:
+
+def ieee33_metered(voltage_buses: Sequence[str] = IEEE33_VOLTAGE_METERS) -> Grid:
     """Return the IEEE 33-bus feeder with a head meter and sparse voltage meters.
 
     The published case has no meters: ``"HEAD"`` measures bus 1 and line L1-2, and a
-    voltage-only meter ``"V<bus>"`` sits at each bus of :data:`IEEE33_VOLTAGE_METERS`.
+    voltage-only meter ``"V<bus>"`` sits at each of `voltage_buses`.
     """
     grid = ieee33()
     meters = [Meter("HEAD", "1", branch="L1-2", name="substation feeder head")]
     meters += [
         Meter(f"V{bus}", bus, channels=("Va", "Vb", "Vc"), name=f"voltage at bus {bus}")
-        for bus in IEEE33_VOLTAGE_METERS
+        for bus in voltage_buses
     ]
     return grid.with_elements(meters=meters)
+
+
+def ieee33_densely_metered() -> Grid:
+    """The IEEE 33-bus feeder with the lateral ends' meters and the middles' as well."""
+    return ieee33_metered(IEEE33_VOLTAGE_METERS + IEEE33_MIDDLE_METERS)
 
 
 @dataclass(frozen=True)
@@ -67,10 +76,13 @@ class Case:
     detection: DetectionSettings = field(default_factory=DetectionSettings)
 
 
+# Overcurrent pick-up above the IEEE 33-bus feeder's 210 A load with margin for its growth.
+_IEEE33_DETECTION = DetectionSettings(overcurrent_a=340.0)
+
 CASES = {
     "turin": Case(turin, ("M1", "M3")),
-    # Overcurrent pick-up above the feeder's 210 A load with margin for its growth.
-    "ieee33": Case(ieee33_metered, ("HEAD",), DetectionSettings(overcurrent_a=340.0)),
+    "ieee33": Case(ieee33_metered, ("HEAD",), _IEEE33_DETECTION),
+    "ieee33-dense": Case(ieee33_densely_metered, ("HEAD",), _IEEE33_DETECTION),
 }
 """The networks ``gridedge faults accuracy`` knows."""
 

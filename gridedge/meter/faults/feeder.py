@@ -51,8 +51,8 @@ class LocationSettings:
         Grid points per section at which the score is evaluated before its minima are
         refined; two minima closer than one grid step on one section may merge.
     search_steps : int
-        Golden-section steps per minimum (30 shrink a 1/8-section interval to 7e-8 of the
-        section: 0.07 mm of a kilometre).
+        Golden-section steps per minimum (20 shrink a 1/8-section interval to 8e-6 of the
+        section: 8 mm of a kilometre).
     min_resistance_ohm : float
         Candidates whose estimated fault resistance is below this are discarded (a small
         negative value lets measurement noise through on bolted faults).
@@ -87,7 +87,7 @@ class LocationSettings:
     """
 
     samples_per_section: int = 16
-    search_steps: int = 30
+    search_steps: int = 20
     min_resistance_ohm: float = -0.5
     voltage_sigma_pu: float = 0.001
     head_voltage_sigma_pu: float = 0.001

@@ -163,11 +163,11 @@ class IntervalPhasors:
 
     @property
     def uncertainty(self) -> NDArray[np.float64]:
-        """Standard errors (6,) of the superimposed voltages and currents (fault - pre-fault).
+        """Standard errors of the fault and pre-fault sets, shape (2, 6).
 
         What :func:`gridedge.meter.faults.locate` takes as ``uncertainty``.
         """
-        return np.hypot(self.fault_sigma, self.prefault_sigma)
+        return np.stack([self.fault_sigma, self.prefault_sigma])
 
 
 @dataclass(frozen=True, eq=False)

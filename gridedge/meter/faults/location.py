@@ -160,10 +160,11 @@ def locate(
     kind : str or FaultKind, optional
         The fault kind (``"a-g"``, ``"b-c"``, ``"b-c-g"``, ``"a-b-c"`` ...); classified from
         the phasors when not given, and checked against them when given.
-    uncertainty : array_like of float, shape (6,), optional
-        Standard deviations (RMS of the complex error) of the superimposed (fault minus
-        pre-fault) voltages Va, Vb, Vc and currents Ia, Ib, Ic, primary V and A
-        (:attr:`IntervalPhasors.uncertainty` or :attr:`FaultEvent.uncertainty`); from the
+    uncertainty : array_like of float, shape (2, 6) or (6,), optional
+        Standard deviations (RMS of the complex error) of the head's voltages Va, Vb, Vc and
+        currents Ia, Ib, Ic, primary V and A: of the fault set (row 0) and of the pre-fault
+        set (row 1) (:attr:`IntervalPhasors.uncertainty`, :attr:`FaultEvent.uncertainty`);
+        or, shape (6,), of the fault set alone (the pre-fault set taken as exact). From the
         settings when not given.
     voltage_uncertainty : mapping of str to array_like, optional
         Meter id -> standard deviations (3,) of its magnitudes in `voltages`, V (with the
@@ -200,9 +201,7 @@ def locate(
             )
     measured, weight, used, missing = _magnitudes(feeder, voltages, voltage_uncertainty)
     head_during, head_before = _per_unit(feeder, during), _per_unit(feeder, before)
-    head_weight, current_weight = _head_weights(
-        feeder, fault_kind, head_during, head_before, uncertainty
-    )
+    noise = _head_noise(feeder, fault_kind, head_during, head_before, uncertainty)
     settings = feeder.settings
     section, fraction, resistance, _, score, _, mismatch = feeder.kernel.locate(
         head_during,
@@ -212,8 +211,11 @@ def locate(
         measured,
         weight,
         _meter_prefault(feeder, prefault_voltages),
-        head_weight,
-        current_weight,
+        noise.head_weight,
+        noise.current_weight,
+        noise.current_share,
+        noise.voltage_variance,
+        noise.voltage_share,
         2.0 / settings.source_impedance_sigma**2,
         (feeder.impedance_base_ohm / settings.reactance_sigma_ohm) ** 2,
     )
@@ -259,47 +261,81 @@ def _per_unit(feeder: FeederModel, phasors: NDArray[np.complex128]) -> NDArray[n
     return np.ascontiguousarray(to_sequence(rows))
 
 
-def _head_weights(
+@dataclass(frozen=True)
+class _HeadNoise:
+    """The head's errors as the kernel weighs them (see its ``locate``), p.u."""
+
+    head_weight: NDArray[np.float64]
+    current_weight: NDArray[np.float64]
+    current_share: NDArray[np.float64]
+    voltage_variance: float
+    voltage_share: float
+
+
+def _head_noise(
     feeder: FeederModel,
     kind: FaultKind,
     during: NDArray[np.complex128],
     before: NDArray[np.complex128],
     uncertainty: ArrayLike | None,
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Weights of the head's voltage change (3,), p.u.^-2, and of the fault current's errors.
+) -> _HeadNoise:
+    """The head's errors: weights of its voltage change and of the fault current's parts.
 
     A circular complex error of variance sigma^2 puts half of it in each part: the weights
-    are two over the variance. The fault current's relative error is the loop current's
-    error over the loop current (the superimposed current at the head); a two-phase fault
-    with earth has two, one per faulted phase (see the kernel's ``current_weight``).
+    are two over the variance. A fault current part's relative error is its error over its
+    current (the superimposed current at the head): the loop current, or for a two-phase
+    fault with earth each faulted phase's current.
     """
     if uncertainty is None:
-        sigma_v = np.full(3, feeder.settings.head_voltage_sigma_pu)
-        sigma_i = np.full(3, feeder.settings.head_current_sigma_a / feeder.current_base_a)
+        fault_sigma = np.concatenate(
+            [
+                np.full(3, feeder.settings.head_voltage_sigma_pu * feeder.voltage_base_v),
+                np.full(3, feeder.settings.head_current_sigma_a),
+            ]
+        )
+        sigma = np.stack([fault_sigma, np.zeros(len(CHANNELS))])
     else:
         sigma = np.asarray(uncertainty, dtype=np.float64)
-        if sigma.shape != (len(CHANNELS),) or not np.all(np.isfinite(sigma) & (sigma >= 0)):
+        if sigma.shape == (len(CHANNELS),):
+            sigma = np.stack([sigma, np.zeros(len(CHANNELS))])
+        if sigma.shape != (2, len(CHANNELS)) or not np.all(np.isfinite(sigma) & (sigma >= 0)):
             raise InvalidInputError(
-                f"uncertainty must hold {len(CHANNELS)} finite standard deviations >= 0, got "
-                f"{sigma!r}"
+                f"uncertainty must hold {len(CHANNELS)} finite standard deviations >= 0, or "
+                f"two rows of them, got {sigma!r}"
             )
-        sigma_v = sigma[:3] / feeder.voltage_base_v
-        sigma_i = sigma[3:] / feeder.current_base_a
+    base = np.array([feeder.voltage_base_v] * 3 + [feeder.current_base_a] * 3)
+    variance = (sigma / base) ** 2  # rows: fault set, pre-fault set
+    total = variance.sum(axis=0)
     current = to_phases(during[1] - before[1])
     phases = list(kind.phases)
     if len(phases) == 3:
-        parts = [(during[1, 1] - before[1, 1], (sigma_i**2).sum() / 9)] * 2
-    elif len(phases) == 2 and kind.earthed:
-        parts = [(current[p], sigma_i[p] ** 2) for p in phases]
+        # The positive sequence: a ninth of each phase's variance.
+        coefficient = np.full(3, 1.0 / 9.0)
+        parts = [(during[1, 1] - before[1, 1], coefficient)] * 2
     else:
-        loop = current[phases[0]] - (current[phases[1]] if len(phases) == 2 else 0.0)
-        parts = [(loop, (sigma_i[phases] ** 2).sum())] * 2
+        coefficient = np.zeros(3)
+        coefficient[phases] = 1.0
+        if len(phases) == 2 and kind.earthed:
+            parts = [(current[p], np.eye(3)[p]) for p in phases]
+        else:
+            loop = current[phases[0]] - (current[phases[1]] if len(phases) == 2 else 0.0)
+            parts = [(loop, coefficient)] * 2
     # Floors keep the weights finite for noise-free inputs.
-    head_weight = 2.0 / np.maximum(sigma_v, _TINY_SIGMA) ** 2
-    current_weight = np.array(
-        [2.0 * abs(i) ** 2 / max(var, _TINY_SIGMA**2 * abs(i) ** 2) for i, var in parts]
+    current_weight, current_share = [], []
+    for value, weights in parts:
+        part_variance = max(weights @ total[3:], _TINY_SIGMA**2 * abs(value) ** 2)
+        current_weight.append(2.0 * abs(value) ** 2 / part_variance)
+        current_share.append(min(weights @ variance[1, 3:] / part_variance, 1.0))
+    voltage_variance = float(coefficient @ total[:3])
+    return _HeadNoise(
+        head_weight=2.0 / np.maximum(total[:3], _TINY_SIGMA**2),
+        current_weight=np.array(current_weight),
+        current_share=np.array(current_share),
+        voltage_variance=voltage_variance,
+        voltage_share=float(coefficient @ variance[1, :3] / voltage_variance)
+        if voltage_variance > 0
+        else 0.0,
     )
-    return head_weight, current_weight
 
 
 def _magnitudes(

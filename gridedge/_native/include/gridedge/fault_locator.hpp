@@ -59,6 +59,9 @@ struct Measurements {
   const Complex* meter_prefault;         // meters: positive-sequence pre-fault voltage, p.u.
   std::array<double, 3> head_weight;     // two over the variance of the head's change, per phase
   std::array<double, 2> current_weight;  // two over the variance of each current part's error
+  std::array<double, 2> current_share;   // share of that variance from the pre-fault current
+  double voltage_variance;               // variance of the head's loop voltage change
+  double voltage_share;                  // share of it from the pre-fault voltages
   double source_weight;                  // two over the variance of the source's relative error
   double reactance_weight;               // one over the variance of the loop reactance's model
 };
@@ -184,15 +187,12 @@ class FaultLocator {
     double factor = 1.0;          // loop resistance to fault resistance
   };
 
-  // Nuisance parameters: up to two parts of the fault current, then the source in the zero
-  // sequence and in the others, each complex (real and imaginary part).
-  static constexpr int kMaxUnknowns = 8;
-
   // Everything about one fault that does not depend on the point.
   struct Problem {
     Loop loop;
-    int parts = 1;                       // independent parts of the fault current
-    int unknowns = 6;                    // 2 (parts + 2)
+    // Nuisance parameters, each complex (real and imaginary part): `parts` parts of the
+    // fault current, then the source in the zero sequence and in the others.
+    int parts = 1;
     std::array<Complex, 3> head_change;  // the head's measured change, phases a, b, c
     Complex change_loop;                 // and its loop combination
     Complex apparent;                    // the head's apparent loop impedance
@@ -204,15 +204,16 @@ class FaultLocator {
     double reactance;
   };
 
-  // Weighted least squares in the nuisance parameters: normal matrix, gradient, squares.
+  // Weighted least squares in `Size` nuisance parameters: normal matrix, gradient, squares.
+  // The size is a template parameter so that the compiler unrolls the small loops.
+  template <int Size>
   struct Normal {
-    std::array<std::array<double, kMaxUnknowns>, kMaxUnknowns> matrix{};
-    std::array<double, kMaxUnknowns> gradient{};
+    std::array<std::array<double, Size>, Size> matrix{};
+    std::array<double, Size> gradient{};
     double squares = 0.0;
-    int size = 0;
 
     void add(const double* row, double residual, double weight) {
-      for (int a = 0; a < size; ++a) {
+      for (int a = 0; a < Size; ++a) {
         const double wa = weight * row[a];
         for (int b = 0; b <= a; ++b) matrix[a][b] += wa * row[b];
         gradient[a] += wa * residual;
@@ -222,28 +223,28 @@ class FaultLocator {
 
     // The minimum over the nuisances, and the step that reaches it. Cholesky on the lower
     // triangle (the matrix is a prior plus a sum of outer products: positive definite).
-    double solve(std::array<double, kMaxUnknowns>& step) {
+    double solve(std::array<double, Size>& step) {
       auto& l = matrix;
-      for (int a = 0; a < size; ++a) {
+      for (int a = 0; a < Size; ++a) {
         for (int b = 0; b <= a; ++b) {
           double sum = l[a][b];
           for (int c = 0; c < b; ++c) sum -= l[a][c] * l[b][c];
           l[a][b] = a == b ? std::sqrt(sum) : sum / l[b][b];
         }
       }
-      std::array<double, kMaxUnknowns> y{};
-      for (int a = 0; a < size; ++a) {
+      std::array<double, Size> y{};
+      for (int a = 0; a < Size; ++a) {
         double sum = -gradient[a];
         for (int c = 0; c < a; ++c) sum -= l[a][c] * y[c];
         y[a] = sum / l[a][a];
       }
-      for (int a = size - 1; a >= 0; --a) {
+      for (int a = Size - 1; a >= 0; --a) {
         double sum = y[a];
-        for (int c = a + 1; c < size; ++c) sum -= l[c][a] * step[c];
+        for (int c = a + 1; c < Size; ++c) sum -= l[c][a] * step[c];
         step[a] = sum / l[a][a];
       }
       double cost = squares;
-      for (int a = 0; a < size; ++a) cost += gradient[a] * step[a];
+      for (int a = 0; a < Size; ++a) cost += gradient[a] * step[a];
       return cost;
     }
   };
@@ -350,7 +351,6 @@ class FaultLocator {
     Problem problem;
     problem.loop = loop_of(phases, earthed);
     problem.parts = parts_of(problem.loop);
-    problem.unknowns = 2 * (problem.parts + 2);
     Sequence change, superimposed;
     for (int s = 0; s < 3; ++s) {
       change[s] = during.voltage[s] - prefault.voltage[s];
@@ -402,6 +402,14 @@ class FaultLocator {
   // E nu). With `mismatch`, also the meters' unweighted squares at the fitted nuisances.
   Score evaluate(std::size_t k, const Start& start, double x, const Problem& problem,
                  double* mismatch) const {
+    return problem.parts == 1 ? evaluate<1>(k, start, x, problem, mismatch)
+                              : evaluate<2>(k, start, x, problem, mismatch);
+  }
+
+  template <int Parts>
+  Score evaluate(std::size_t k, const Start& start, double x, const Problem& problem,
+                 double* mismatch) const {
+    constexpr int parts = Parts, unknowns = 2 * (Parts + 2), effects = Parts + 2;
     const Loop& loop = problem.loop;
     const Measurements& meters = *problem.meters;
     const Point point = fault_point(k, start, x, loop);
@@ -413,8 +421,7 @@ class FaultLocator {
     const std::size_t far = closed ? static_cast<std::size_t>(to_end_[k]) : near;
     const double share = closed ? x : 0.0;
     // The nuisances' parts of the current (sequences), and the modelled head change.
-    const int parts = problem.parts, unknowns = problem.unknowns;
-    std::array<Sequence, 2> current_part;
+    std::array<Sequence, Parts> current_part;
     for (int d = 0; d < parts; ++d) current_part[d] = part(point.current, loop, d);
     Sequence head_z, modelled;
     for (int s = 0; s < 3; ++s) {
@@ -424,37 +431,51 @@ class FaultLocator {
     }
     // Effects of each nuisance on the modelled head change (sequences) and the reactance:
     // the current's parts, then the source's zero sequence and its other sequences.
-    const int effects = parts + 2;
-    std::array<Sequence, 4> head_effect{};
-    std::array<Complex, 4> coefficient;
+    std::array<Sequence, effects> head_effect{};
+    std::array<Complex, effects> coefficient;
     for (int d = 0; d < parts; ++d) {
       for (int s = 0; s < 3; ++s) head_effect[d][s] = -head_z[s] * current_part[d][s];
     }
     head_effect[parts][0] = modelled[0];
     head_effect[parts + 1][1] = modelled[1];
     head_effect[parts + 1][2] = modelled[2];
+    // The loop reactance carries the fault voltages' error, the head's change both sets':
+    // only the fault's share of the change is taken out of the reactance. A current part's
+    // error moves the reactance through the whole loop seen from the head (fault current) or
+    // through the fault alone (pre-fault current): the nuisance follows the expected mix,
+    // and the rest is variance of the reactance row.
+    const double kept = 1.0 - meters.voltage_share;
+    const Complex ratio = combined(point.voltage, loop) * inverse;
+    double variance = 1.0 / meters.reactance_weight + meters.voltage_share * kept *
+                                                          meters.voltage_variance *
+                                                          std::norm(inverse) / 2.0;
     for (int d = 0; d < effects; ++d) {
-      coefficient[d] = combined(head_effect[d], loop) * inverse;
-      if (d < parts) coefficient[d] -= problem.apparent * combined(current_part[d], loop) * inverse;
+      coefficient[d] = kept * combined(head_effect[d], loop) * inverse;
+      if (d >= parts) continue;
+      const double share = meters.current_share[d];
+      const Complex through = problem.apparent - share * (problem.apparent - ratio);
+      coefficient[d] -= through * combined(current_part[d], loop) * inverse;
+      const Complex spread = (problem.apparent - ratio) * combined(current_part[d], loop) * inverse;
+      variance += std::norm(spread) * share * (1.0 - share) / meters.current_weight[d];
     }
 
-    Normal normal;
-    normal.size = unknowns;
+    Normal<unknowns> normal;
     for (int d = 0; d < effects; ++d) {
       const double prior = d < parts ? meters.current_weight[d] : meters.source_weight;
       normal.matrix[2 * d][2 * d] = normal.matrix[2 * d + 1][2 * d + 1] = prior;
     }
-    std::array<double, kMaxUnknowns> row{};
+    std::array<double, unknowns> row{};
     for (int d = 0; d < effects; ++d) {
       row[2 * d] = coefficient[d].imag();
       row[2 * d + 1] = coefficient[d].real();
     }
-    normal.add(row.data(),
-               reactance - ((problem.change_loop - combined(modelled, loop)) * inverse).imag(),
-               meters.reactance_weight);
+    normal.add(
+        row.data(),
+        reactance - (kept * (problem.change_loop - combined(modelled, loop)) * inverse).imag(),
+        1.0 / variance);
     for (int p = 0; p < 3; ++p) {
       const Complex change = problem.head_change[p] - phase(modelled, p);
-      std::array<double, kMaxUnknowns> imaginary{};
+      std::array<double, unknowns> imaginary{};
       for (int d = 0; d < effects; ++d) {
         const Complex effect = phase(head_effect[d], p);
         row[2 * d] = -effect.real();
@@ -466,11 +487,11 @@ class FaultLocator {
       normal.add(imaginary.data(), change.imag(), meters.head_weight[p]);
     }
     // The meters' rows, kept for the mismatch at the fitted nuisances.
-    std::array<double, kMaxUnknowns> step{};
+    std::array<double, unknowns> step{};
     const auto visit = [&](auto&& use) {
       for (std::size_t m = 0; m < meters_; ++m) {
         // Z_i,f times the current, then times each of its parts; then the source's effects.
-        std::array<Sequence, 3> drop;
+        std::array<Sequence, Parts + 1> drop;
         std::array<Sequence, 2> source{};
         for (int s = 0; s < 3; ++s) {
           const std::size_t at = (static_cast<std::size_t>(s) * meters_ + m) * ends_;
