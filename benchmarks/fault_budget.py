@@ -6,7 +6,8 @@ Every fault of the campaign (same draw and noise as ``gridedge faults accuracy``
 twice, through the 12-bit DAQ model and through an ideal one (24 bits, no noise), and also
 taken as the simulator's steady-state phasors. Each row locates it from a mix: the ideal
 measurements with one input replaced by its 12-bit version shows what that input alone
-costs; the weights are always the 12-bit chain's (what the locator would be told).
+costs; the weights are always the 12-bit chain's (what the locator would be told). A second
+table compares the head's phasor sets with the simulator's.
 """
 
 import argparse
@@ -17,10 +18,17 @@ import numpy as np
 
 from gridedge.errors import GridedgeError
 from gridedge.grid.daq import DaqSettings
-from gridedge.meter.faults.accuracy import CASES, Campaign, _separation, draw, measure, simulate
+from gridedge.meter.faults.accuracy import (
+    CASES,
+    Campaign,
+    Measured,
+    _separation,
+    draw,
+    measure,
+    simulate,
+)
 from gridedge.meter.faults.feeder import FeederModel
 from gridedge.meter.faults.location import locate
-from gridedge.meter.phasor import PhasorEstimator
 
 IDEAL = DaqSettings(bits=24, noise_lsb=0.0)
 
@@ -32,24 +40,56 @@ class Inputs:
     prefault: np.ndarray
     fault: np.ndarray
     voltages: dict
+    prefault_voltages: dict
     uncertainty: np.ndarray
     voltage_uncertainty: dict
 
+    @classmethod
+    def of(cls, measured: Measured) -> "Inputs":
+        return cls(
+            measured.phasors.prefault,
+            measured.phasors.fault,
+            measured.voltages,
+            measured.prefault_voltages,
+            measured.phasors.uncertainty,
+            measured.voltage_uncertainty,
+        )
 
-def frame_mean_sigma(campaign: Campaign, frames: int, gain: np.ndarray) -> np.ndarray:
-    """Standard error (6,) of the mean of `frames` consecutive frames from the DAQ's noise.
+    def mixed(self, voltage: "Inputs", current: "Inputs", which: str) -> "Inputs":
+        """These inputs with the head's voltages and currents of `which` set(s) replaced."""
+        prefault, fault = self.prefault.copy(), self.fault.copy()
+        if which in ("both", "prefault"):
+            prefault = np.concatenate([voltage.prefault[:3], current.prefault[3:]])
+        if which in ("both", "fault"):
+            fault = np.concatenate([voltage.fault[:3], current.fault[3:]])
+        return replace(self, prefault=prefault, fault=fault)
 
-    The frames' two-cycle Hann windows overlap by half, so their errors correlate.
-    """
-    estimator = PhasorEstimator(campaign.fs)
-    kernel = np.abs(estimator._kernel)
-    stride = estimator.stride
-    total = np.zeros(kernel.size + stride * (frames - 1))
-    for k in range(frames):
-        total[k * stride : k * stride + kernel.size] += kernel
-    daq = campaign.daq
-    sample = np.abs(gain) * daq.lsb_v * math.sqrt(daq.noise_lsb**2 + 1 / 12)
-    return sample * math.sqrt((total**2).sum()) / frames
+
+def variants(noisy: Inputs, ideal: Inputs, truth: Inputs, frames: Inputs) -> dict[str, Inputs]:
+    """The mixes located, by label."""
+    clean = replace(noisy, prefault=ideal.prefault, fault=ideal.fault, voltages=ideal.voltages)
+    clean = replace(clean, prefault_voltages=ideal.prefault_voltages)
+    return {
+        "as measured (12 bit)": noisy,
+        "ideal DAQ (24 bit, no noise), the same chain": clean,
+        "simulator's steady-state phasors (the model alone)": replace(
+            noisy,
+            prefault=truth.prefault,
+            fault=truth.fault,
+            voltages=truth.voltages,
+            prefault_voltages=truth.prefault_voltages,
+        ),
+        "only the head's currents from the 12-bit DAQ": clean.mixed(ideal, noisy, "both"),
+        "  only its pre-fault currents": clean.mixed(ideal, noisy, "prefault"),
+        "  only its fault currents": clean.mixed(ideal, noisy, "fault"),
+        "only the head's voltages from the 12-bit DAQ": clean.mixed(noisy, ideal, "both"),
+        "only the downstream magnitudes from the 12-bit DAQ": replace(
+            clean, voltages=noisy.voltages, prefault_voltages=noisy.prefault_voltages
+        ),
+        "as measured, the detector's frame sets for the head's phasors": frames,
+        "as measured, without the downstream meters": replace(noisy, voltages={}),
+        "as measured, source short-circuit power 10 % low in the model": noisy,
+    }
 
 
 def rows(
@@ -63,7 +103,7 @@ def rows(
     weak = grid.with_elements(sources=[replace(s, sk_mva=0.9 * s.sk_mva) for s in grid.sources])
     weak_feeders = {head: FeederModel(weak, head) for head in case.heads}
     results: dict[str, tuple[list[float], list[bool]]] = {}
-    # Per fault: errors against the simulator, the frames' spread, the DAQ's noise (V or A).
+    # Per fault: |error| against the simulator and the claimed standard error (V or A).
     sets: dict[str, list[np.ndarray]] = {}
     faults = draw(case, grid, count, seed, noisy_campaign)
     for n, fault in enumerate(faults):
@@ -71,106 +111,71 @@ def rows(
         noisy = measure(grid, case, feeder, fault, noisy_campaign, seed * 100_003 + n)
         ideal = measure(grid, case, feeder, fault, ideal_campaign, seed * 100_003 + n)
         simulation = simulate(grid, fault, noisy_campaign, seed * 100_003 + n)
-        head = feeder.head_meter.id
-        t0, duration = noisy_campaign.inception_s, noisy_campaign.clearing_s
-        true_before = simulation.phasors(head, t0 - 0.2)
-        true_during = simulation.phasors(head, t0 + duration / 2)
-        true_voltages = {
-            m: np.abs(simulation.phasors(m, t0 + duration / 2)[:3]) for m in feeder.meters
+        head, time = feeder.head_meter.id, noisy.phasors.time
+        before = noisy_campaign.inception_s - 0.2
+        true_before = simulation.phasors(head, before)
+        true_during = simulation.phasors(head, time)
+        true_voltages = {m: np.abs(simulation.phasors(m, time)[:3]) for m in feeder.meters}
+        true_normal = {
+            m: float(abs(simulation.phasors(m, before)[:3] @ np.exp(2j * np.pi * np.arange(3) / 3)))
+            / 3
+            for m in feeder.meters
         }
-        measured = Inputs(
-            noisy.event.prefault,
-            noisy.event.fault,
-            noisy.voltages,
-            noisy.event.uncertainty,
-            noisy.voltage_uncertainty,
+        measured = Inputs.of(noisy)
+        truth = Inputs(
+            true_before, true_during, true_voltages, true_normal, measured.uncertainty, {}
         )
-        clean = replace(
-            measured,
-            prefault=ideal.event.prefault,
-            fault=ideal.event.fault,
-            voltages=ideal.voltages,
+        event = noisy.event
+        frames = replace(
+            measured, prefault=event.prefault, fault=event.fault, uncertainty=event.uncertainty
         )
-
-        def mixed(before_v, before_i, during_v, during_i, voltages, measured=measured):
-            return replace(
-                measured,
-                prefault=np.concatenate([before_v.prefault[:3], before_i.prefault[3:]]),
-                fault=np.concatenate([during_v.fault[:3], during_i.fault[3:]]),
-                voltages=voltages,
-            )
-
-        gain = simulation.scalings[head].gain
-        sigma_pre = frame_mean_sigma(noisy_campaign, noisy.event.prefault_frames, gain)
-        sigma_fault = frame_mean_sigma(noisy_campaign, noisy.event.fault_frames, gain)
-        daq_sigma = np.concatenate([sigma_fault[:3], np.hypot(sigma_pre[3:], sigma_fault[3:])])
-        meter_sigma = {}
-        for meter in feeder.meters:
-            meter_gain = simulation.scalings[meter].gain
-            meter_sigma[meter] = frame_mean_sigma(
-                noisy_campaign, noisy.event.fault_frames, meter_gain
-            )[:3] / math.sqrt(2)
-        for key, error, spread, expected in (
+        phasors = noisy.phasors
+        for key, whole, claimed, framed, spread in (
             (
                 "pre-fault V",
-                noisy.event.prefault[:3] - true_before[:3],
-                noisy.event.prefault_sigma[:3],
-                sigma_pre[:3],
+                phasors.prefault[:3],
+                phasors.prefault_sigma[:3],
+                event.prefault[:3],
+                event.prefault_sigma[:3],
             ),
             (
                 "pre-fault I",
-                noisy.event.prefault[3:] - true_before[3:],
-                noisy.event.prefault_sigma[3:],
-                sigma_pre[3:],
+                phasors.prefault[3:],
+                phasors.prefault_sigma[3:],
+                event.prefault[3:],
+                event.prefault_sigma[3:],
             ),
             (
                 "fault V",
-                noisy.event.fault[:3] - true_during[:3],
-                noisy.event.fault_sigma[:3],
-                sigma_fault[:3],
+                phasors.fault[:3],
+                phasors.fault_sigma[:3],
+                event.fault[:3],
+                event.fault_sigma[:3],
             ),
             (
                 "fault I",
-                noisy.event.fault[3:] - true_during[3:],
-                noisy.event.fault_sigma[3:],
-                sigma_fault[3:],
-            ),
-            (
-                "downstream |V|",
-                np.concatenate([noisy.voltages[m] - true_voltages[m] for m in feeder.meters]),
-                np.concatenate([noisy.voltage_uncertainty[m] for m in feeder.meters]),
-                np.concatenate([meter_sigma[m] for m in feeder.meters]),
+                phasors.fault[3:],
+                phasors.fault_sigma[3:],
+                event.fault[3:],
+                event.fault_sigma[3:],
             ),
         ):
-            sets.setdefault(key, []).append(np.stack([np.abs(error), spread, expected]))
-        variants = {
-            "as measured (12 bit)": measured,
-            "ideal DAQ (24 bit, no noise), detector and frames as usual": clean,
-            "simulator's steady-state phasors (the model alone)": replace(
-                measured, prefault=true_before, fault=true_during, voltages=true_voltages
-            ),
-            "only the head's currents from the 12-bit DAQ": mixed(
-                ideal.event, noisy.event, ideal.event, noisy.event, ideal.voltages
-            ),
-            "  only its pre-fault currents": mixed(
-                ideal.event, noisy.event, ideal.event, ideal.event, ideal.voltages
-            ),
-            "  only its fault currents": mixed(
-                ideal.event, ideal.event, ideal.event, noisy.event, ideal.voltages
-            ),
-            "only the head's voltages from the 12-bit DAQ": mixed(
-                noisy.event, ideal.event, noisy.event, ideal.event, ideal.voltages
-            ),
-            "only the downstream magnitudes from the 12-bit DAQ": replace(
-                clean, voltages=noisy.voltages
-            ),
-            "as measured, weights from the DAQ's noise (not the frames' spread)": replace(
-                measured, uncertainty=daq_sigma, voltage_uncertainty=meter_sigma
-            ),
-            "as measured, without the downstream meters": replace(measured, voltages={}),
-            "as measured, source short-circuit power 10 % low in the model": measured,
-        }
-        for label, inputs in variants.items():
+            true = true_before if key.startswith("pre") else true_during
+            true = true[:3] if key.endswith("V") else true[3:]
+            sets.setdefault(key, []).append(
+                np.stack([np.abs(whole - true), claimed, np.abs(framed - true), spread])
+            )
+        sets.setdefault("downstream |V|", []).append(
+            np.stack(
+                [
+                    np.concatenate(
+                        [np.abs(noisy.voltages[m] - true_voltages[m]) for m in feeder.meters]
+                    ),
+                    np.concatenate([noisy.voltage_uncertainty[m] for m in feeder.meters]),
+                ]
+            )
+        )
+        for label, inputs in variants(measured, Inputs.of(ideal), truth, frames).items():
             model = weak_feeders[fault.head] if "source" in label else feeder
             try:
                 location = locate(
@@ -180,6 +185,7 @@ def rows(
                     inputs.voltages,
                     uncertainty=inputs.uncertainty,
                     voltage_uncertainty=inputs.voltage_uncertainty,
+                    prefault_voltages=inputs.prefault_voltages,
                 )
                 error, right = _separation(feeder, fault, location), location.line == fault.line
             except GridedgeError:
@@ -210,12 +216,14 @@ def main() -> None:
         )
     print("\nRMS over every fault and channel, V or A:\n")
     print(
-        "| head set | error against the simulator | claimed standard error | from the DAQ's noise |"
+        "| set | whole interval: error | its standard error | detector's frames: error "
+        "| their spread |"
     )
-    print("|---|---|---|---|")
-    for key, (error, spread, expected) in sets.items():
-        rms = [math.sqrt(np.mean(np.square(v))) for v in (error, spread, expected)]
-        print(f"| {key} | {rms[0]:.2f} | {rms[1]:.2f} | {rms[2]:.2f} |")
+    print("|---|---|---|---|---|")
+    for key, columns in sets.items():
+        rms = [f"{math.sqrt(np.mean(np.square(c))):.2f}" for c in columns]
+        rms += ["-"] * (4 - len(rms))
+        print(f"| {key} | {' | '.join(rms)} |")
 
 
 if __name__ == "__main__":

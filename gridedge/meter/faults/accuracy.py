@@ -101,6 +101,9 @@ class Fault:
         Distance from `from_bus`.
     kind : str
     resistance_ohm : float
+    open_end : bool
+        Whether the section is open at its far end (a tie fed from one side): no meter lies
+        beyond such a fault, and only the head's loop reactance places it along the section.
     """
 
     head: str
@@ -110,6 +113,7 @@ class Fault:
     distance_m: float
     kind: str
     resistance_ohm: float
+    open_end: bool = False
 
 
 @dataclass(frozen=True)
@@ -189,6 +193,7 @@ def draw(case: Case, grid: Grid, count: int, seed: int, campaign: Campaign) -> l
                 distance_m=float(rng.uniform(0, section.length_m)),
                 kind=KINDS[n % len(KINDS)],
                 resistance_ohm=float(rng.uniform(0, campaign.max_resistance_ohm)),
+                open_end=section.open_end,
             )
         )
     return faults
@@ -354,7 +359,7 @@ def _separation(feeder: FeederModel, fault: Fault, location: FaultLocation) -> f
 
 
 def summary(outcomes: Sequence[Outcome], low_resistance_ohm: float = 10.0) -> str:
-    """Markdown table of a campaign: all faults, by resistance band and by kind."""
+    """Markdown table of a campaign: all faults, by resistance band, by kind, ties apart."""
     groups: list[tuple[str, list[Outcome]]] = [("all", list(outcomes))]
     groups.append(
         (
@@ -369,6 +374,10 @@ def summary(outcomes: Sequence[Outcome], low_resistance_ohm: float = 10.0) -> st
         )
     )
     groups += [(kind, [o for o in outcomes if o.fault.kind == kind]) for kind in KINDS]
+    groups += [
+        ("on ties (open at the far end)", [o for o in outcomes if o.fault.open_end]),
+        ("elsewhere", [o for o in outcomes if not o.fault.open_end]),
+    ]
     lines = [
         "| faults | n | detected | kind right | bus pair right | distance error p50 / p95 / "
         "max (m) | ambiguous |",
