@@ -73,6 +73,12 @@ class LocationSettings:
     reactance_sigma_ohm : float
         Standard deviation of the loop reactance at the fault beyond what the head's noise
         explains (the fault's own reactance, the feeder model's error), ohm.
+    model_sigma : float
+        Relative standard deviation of what the model predicts beyond the measurements'
+        noise - voltages in p.u. of nominal, the fault current relative to itself - added to
+        the chains' own: the model is never exact (the grid's fault solution itself
+        balances a fault inside a line to a few 1e-5), and a perfect DAQ must not make it
+        look so.
     candidate_chi2 : float
         Candidates whose score exceeds the best one's by more than this are not reported.
     ambiguity_chi2 : float
@@ -94,6 +100,7 @@ class LocationSettings:
     head_current_sigma_a: float = 2.0
     source_impedance_sigma: float = 0.05
     reactance_sigma_ohm: float = 1e-4
+    model_sigma: float = 1e-5
     candidate_chi2: float = 100.0
     ambiguity_chi2: float = 9.0
     misfit_chi2: float = 25.0
@@ -110,6 +117,7 @@ class LocationSettings:
             "head_current_sigma_a",
             "source_impedance_sigma",
             "reactance_sigma_ohm",
+            "model_sigma",
             "candidate_chi2",
             "ambiguity_chi2",
             "misfit_chi2",

@@ -56,8 +56,8 @@ from gridedge.meter.faults.feeder import FeederModel
 
 logger = logging.getLogger(__name__)
 
-_TINY_SIGMA = 1e-9
-"""Floor of a relative standard deviation (noise-free inputs)."""
+_TINY_SIGMA = 1e-12
+"""Floor of a current part's variance, p.u.^2 (no fault current in the loop)."""
 
 
 @dataclass(frozen=True)
@@ -305,7 +305,9 @@ def _head_noise(
             )
     base = np.array([feeder.voltage_base_v] * 3 + [feeder.current_base_a] * 3)
     variance = (sigma / base) ** 2  # rows: fault set, pre-fault set
+    model = feeder.settings.model_sigma
     total = variance.sum(axis=0)
+    total[:3] += model**2  # p.u. of the nominal voltage
     current = to_phases(during[1] - before[1])
     phases = list(kind.phases)
     if len(phases) == 3:
@@ -320,15 +322,15 @@ def _head_noise(
         else:
             loop = current[phases[0]] - (current[phases[1]] if len(phases) == 2 else 0.0)
             parts = [(loop, coefficient)] * 2
-    # Floors keep the weights finite for noise-free inputs.
     current_weight, current_share = [], []
     for value, weights in parts:
-        part_variance = max(weights @ total[3:], _TINY_SIGMA**2 * abs(value) ** 2)
+        # The model's share is relative to the current; a floor keeps the weight finite.
+        part_variance = max(weights @ total[3:] + (model * abs(value)) ** 2, _TINY_SIGMA**2)
         current_weight.append(2.0 * abs(value) ** 2 / part_variance)
         current_share.append(min(weights @ variance[1, 3:] / part_variance, 1.0))
     voltage_variance = float(coefficient @ total[:3])
     return _HeadNoise(
-        head_weight=2.0 / np.maximum(total[:3], _TINY_SIGMA**2),
+        head_weight=2.0 / total[:3],
         current_weight=np.array(current_weight),
         current_share=np.array(current_share),
         voltage_variance=voltage_variance,
@@ -355,6 +357,7 @@ def _magnitudes(
             f"voltage_uncertainty must be finite and > 0, got {values.tolist()}"
         )
     sigma[rows] = values / base[rows]
+    sigma = np.hypot(sigma, feeder.settings.model_sigma)
     seen = ~np.isnan(measured).all(axis=1)
     used = tuple(m for m, s in zip(feeder.meters, seen, strict=True) if s)
     missing = tuple(m for m, s in zip(feeder.meters, seen, strict=True) if not s)
