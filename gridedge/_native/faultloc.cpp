@@ -148,7 +148,7 @@ py::tuple locate(const gridedge::FaultLocator& locator, const py::array& during,
   }
   const auto k = static_cast<py::ssize_t>(found.size());
   IndexArray section(k);
-  RealArray fraction(k), resistance(k), cost(k), reactance(k), mismatch(k);
+  RealArray fraction(k), resistance(k), cost(k), reactance(k), mismatch(k), spread(k);
   ComplexArray current({k, static_cast<py::ssize_t>(3)});
   for (py::ssize_t c = 0; c < k; ++c) {
     const auto& item = found[static_cast<std::size_t>(c)];
@@ -158,9 +158,10 @@ py::tuple locate(const gridedge::FaultLocator& locator, const py::array& during,
     cost.mutable_at(c) = item.cost;
     reactance.mutable_at(c) = item.reactance;
     mismatch.mutable_at(c) = item.mismatch;
+    spread.mutable_at(c) = item.spread;
     for (int s = 0; s < 3; ++s) current.mutable_at(c, s) = item.current[s];
   }
-  return py::make_tuple(section, fraction, resistance, current, cost, reactance, mismatch);
+  return py::make_tuple(section, fraction, resistance, current, cost, reactance, mismatch, spread);
 }
 
 }  // namespace
@@ -179,6 +180,7 @@ PYBIND11_MODULE(faultloc, m) {
            py::arg("head_weight"), py::arg("current_weight"), py::arg("current_share"),
            py::arg("voltage_variance"), py::arg("voltage_share"), py::arg("source_weight"),
            py::arg("reactance_weight"),
-           "Return (section, fraction, resistance, current, cost, reactance, mismatch) of every "
+           "Return (section, fraction, resistance, current, cost, reactance, mismatch, spread) of "
+           "every "
            "local minimum of the score; see gridedge._twin.faultloc.FeederKernel.locate.");
 }

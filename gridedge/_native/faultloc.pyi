@@ -47,4 +47,5 @@ class FeederKernel:
         NDArray[np.float64],
         NDArray[np.float64],
         NDArray[np.float64],
+        NDArray[np.float64],
     ]: ...

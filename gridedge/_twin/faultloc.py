@@ -51,6 +51,8 @@ _TINY = 1e-12
 """Floor of a predicted magnitude, p.u. (a bolted fault at a meter's bus predicts zero)."""
 _SAME_POINT = 1e-6
 """Minima of one section closer than this (fraction) are one candidate."""
+_CURVATURE_STEP = 1e-3
+"""Step (fraction of a section) of the second difference that gives the score's curvature."""
 
 
 class FeederKernel:
@@ -178,6 +180,7 @@ class FeederKernel:
         NDArray[np.float64],
         NDArray[np.float64],
         NDArray[np.float64],
+        NDArray[np.float64],
     ]:
         """Every local minimum of the score on every section.
 
@@ -240,6 +243,10 @@ class FeederKernel:
         mismatch : ndarray of float64, shape (k,)
             Unweighted sum of squares of the magnitude differences at the fitted
             nuisances, p.u.^2.
+        spread : ndarray of float64, shape (k,)
+            Standard deviation of the fraction: the score is a chi-square in it near its
+            minimum, ``sqrt(2 / curvature)`` from a second difference kept inside the
+            section; infinite where the score does not curve upwards.
         """
         _check_shape("during", during, np.complex128, (2, 3))
         _check_shape("prefault", prefault, np.complex128, (2, 3))
@@ -284,7 +291,14 @@ class FeederKernel:
             reactance_weight,
         )
         section, fraction = self._minima(problem)
-        return (section, fraction, *problem.evaluate(section, fraction, full=True))
+        centre = np.clip(fraction, _CURVATURE_STEP, 1 - _CURVATURE_STEP)
+        around = [
+            problem.evaluate(section, centre + step * _CURVATURE_STEP)[0] for step in (-1, 0, 1)
+        ]
+        curvature = (around[0] - 2 * around[1] + around[2]) / _CURVATURE_STEP**2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            spread = np.where(curvature > 0, np.sqrt(2 / curvature), np.inf)
+        return (section, fraction, *problem.evaluate(section, fraction, full=True), spread)
 
     def _walk(self, head: NDArray[np.complex128]) -> NDArray[np.complex128]:
         """Voltage at the sending bus and current into every section, shape (n, 2, 2, 3)."""

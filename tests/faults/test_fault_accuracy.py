@@ -30,6 +30,9 @@ def test_twelve_bit_campaign(case, limit_m) -> None:
     # campaigns: 5.6 m, 16.3 m and 9.3 m).
     assert p95(low) <= limit_m
     assert np.median([o.error_m for o in outcomes]) <= 3.0
+    # The locations' own standard deviations are honest: three of them cover the error.
+    right = [o for o in outcomes if o.correct_pair]
+    assert sum(o.error_m <= 3 * o.location.distance_sigma_m for o in right) >= 0.95 * len(right)
 
 
 @pytest.mark.slow
@@ -47,3 +50,4 @@ def test_the_accuracy_command_prints_its_table(capsys) -> None:
     assert "case ieee33: 4 faults (seed 5)" in out
     assert "12-bit DAQ (1 LSB noise) at 3200 Hz" in out
     assert "| all | 4 | 4/4 (100 %) |" in out
+    assert "| within 3 sigma |" in out

@@ -104,6 +104,7 @@ def test_backends_agree_on_noisy_phasors(grid) -> None:
         for a, b in zip(one.candidates, other.candidates, strict=True):
             assert a.line == b.line
             assert a.distance_m == pytest.approx(b.distance_m, abs=1e-3)
+            assert a.distance_sigma_m == pytest.approx(b.distance_sigma_m, rel=1e-3)
             assert a.resistance_ohm == pytest.approx(b.resistance_ohm, rel=1e-6, abs=1e-9)
             assert a.score == pytest.approx(b.score, rel=1e-6)
             assert a.mismatch_pu == pytest.approx(b.mismatch_pu, rel=1e-6)

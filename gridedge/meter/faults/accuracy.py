@@ -380,8 +380,8 @@ def summary(outcomes: Sequence[Outcome], low_resistance_ohm: float = 10.0) -> st
     ]
     lines = [
         "| faults | n | detected | kind right | bus pair right | distance error p50 / p95 / "
-        "max (m) | ambiguous |",
-        "|---|---|---|---|---|---|---|",
+        "max (m) | within 3 sigma | ambiguous |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for label, group in groups:
         if not group:
@@ -393,10 +393,15 @@ def summary(outcomes: Sequence[Outcome], low_resistance_ohm: float = 10.0) -> st
             if errors.size
             else "-"
         )
+        # Whether the location's own standard deviation covers the error (pair right).
+        covered = sum(
+            o.correct_pair and o.error_m <= 3 * o.location.distance_sigma_m for o in group
+        )
         lines.append(
             f"| {label} | {n} | {_share(sum(o.detected for o in group), n)} "
             f"| {_share(sum(o.kind == FaultKind.parse(o.fault.kind) for o in group), n)} "
             f"| {_share(sum(o.correct_pair for o in group), n)} | {spread} "
+            f"| {_share(covered, n)} "
             f"| {_share(sum(o.location is not None and o.location.ambiguous for o in group), n)} |"
         )
     return "\n".join(lines)

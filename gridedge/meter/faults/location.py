@@ -71,6 +71,10 @@ class Candidate:
         The section's bus pair, the one nearer the head meter first.
     distance_m : float
         Distance from `from_bus` along the line, metres.
+    distance_sigma_m : float
+        Its standard deviation, metres, from the score's curvature (inf where the score
+        does not curve upwards). On a section open at its far end, where no meter lies beyond
+        the fault, only the head's loop reactance places it, and this says how well.
     resistance_ohm : float
         Estimated fault resistance, ohm (clipped at 0).
     score : float
@@ -85,6 +89,7 @@ class Candidate:
     from_bus: str
     to_bus: str
     distance_m: float
+    distance_sigma_m: float
     resistance_ohm: float
     score: float
     mismatch_pu: float
@@ -102,6 +107,8 @@ class FaultLocation:
         The faulted line.
     distance_m : float
         Distance of the fault from `from_bus`, metres.
+    distance_sigma_m : float
+        Its standard deviation, metres (see :attr:`Candidate.distance_sigma_m`).
     kind : FaultKind
         The fault kind used (given, or classified from the phasors).
     resistance_ohm : float
@@ -123,6 +130,7 @@ class FaultLocation:
     to_bus: str
     line: str
     distance_m: float
+    distance_sigma_m: float
     kind: FaultKind
     resistance_ohm: float
     candidates: tuple[Candidate, ...]
@@ -203,7 +211,7 @@ def locate(
     head_during, head_before = _per_unit(feeder, during), _per_unit(feeder, before)
     noise = _head_noise(feeder, fault_kind, head_during, head_before, uncertainty)
     settings = feeder.settings
-    section, fraction, resistance, _, score, _, mismatch = feeder.kernel.locate(
+    section, fraction, resistance, _, score, _, mismatch, spread = feeder.kernel.locate(
         head_during,
         head_before,
         sum(1 << p for p in fault_kind.phases),
@@ -232,7 +240,13 @@ def locate(
     observations = int((~np.isnan(measured)).sum())
     candidates = tuple(
         _candidate(
-            feeder, section[c], fraction[c], resistance_ohm[c], score[c], mismatch[c], observations
+            feeder,
+            section[c],
+            (fraction[c], spread[c]),
+            resistance_ohm[c],
+            score[c],
+            mismatch[c],
+            observations,
         )
         for c in chosen
     )
@@ -245,6 +259,7 @@ def locate(
         to_bus=best.to_bus,
         line=best.line,
         distance_m=best.distance_m,
+        distance_sigma_m=best.distance_sigma_m,
         kind=fault_kind,
         resistance_ohm=best.resistance_ohm,
         candidates=candidates,
@@ -412,18 +427,21 @@ def _meter_prefault(
 def _candidate(
     feeder: FeederModel,
     section: int,
-    fraction: float,
+    position: tuple[float, float],
     resistance_ohm: float,
     score: float,
     mismatch: float,
     observations: int,
 ) -> Candidate:
+    """A candidate from the kernel's section, (fraction, its standard deviation) and score."""
     part = feeder.sections[int(section)]
+    fraction, spread = position
     return Candidate(
         line=part.line,
         from_bus=part.from_bus,
         to_bus=part.to_bus,
         distance_m=float(fraction * part.length_m),
+        distance_sigma_m=float(spread * part.length_m),
         resistance_ohm=max(float(resistance_ohm), 0.0),
         score=float(score),
         mismatch_pu=float(np.sqrt(mismatch / observations)) if observations else float("nan"),

@@ -50,6 +50,7 @@ struct FaultCandidate {
   double cost;        // the score: weighted squares of reactance and magnitude differences
   double reactance;   // loop reactance, p.u.
   double mismatch;    // unweighted sum of squared magnitude differences, p.u.^2
+  double spread;      // standard deviation of the fraction, from the score's curvature
 };
 
 // What the meters measured during the fault, and how much to trust it.
@@ -250,8 +251,9 @@ class FaultLocator {
   };
 
   static constexpr double kGolden = 0.6180339887498949;
-  static constexpr double kSamePoint = 1e-6;  // minima of one section closer are one candidate
-  static constexpr double kTiny = 1e-12;      // floor of a predicted magnitude, p.u.
+  static constexpr double kSamePoint = 1e-6;      // minima of one section closer are one candidate
+  static constexpr double kCurvatureStep = 1e-3;  // of a section, for the score's curvature
+  static constexpr double kTiny = 1e-12;          // floor of a predicted magnitude, p.u.
 
   double grid(std::size_t j) const { return static_cast<double>(j) / samples_; }
 
@@ -567,7 +569,19 @@ class FaultLocator {
     const Score score = evaluate(k, start, x, problem, &mismatch);
     found.push_back(FaultCandidate{static_cast<std::int64_t>(k), x,
                                    problem.loop.factor * ratio.real(), point.current, score.cost,
-                                   score.reactance, mismatch});
+                                   score.reactance, mismatch, spread(k, start, x, problem)});
+  }
+
+  // The score is a chi-square in the fraction near its minimum: a standard deviation of
+  // sqrt(2 / curvature), from a second difference kept inside the section; infinite where
+  // the score does not curve upwards.
+  double spread(std::size_t k, const Start& start, double x, const Problem& problem) const {
+    const double h = kCurvatureStep, c = std::min(std::max(x, h), 1.0 - h);
+    const double curvature = (evaluate(k, start, c - h, problem, nullptr).cost -
+                              2.0 * evaluate(k, start, c, problem, nullptr).cost +
+                              evaluate(k, start, c + h, problem, nullptr).cost) /
+                             (h * h);
+    return curvature > 0 ? std::sqrt(2.0 / curvature) : HUGE_VAL;
   }
 
   std::vector<std::int64_t> parent_;
