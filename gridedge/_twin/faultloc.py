@@ -26,12 +26,16 @@ For one fault the kernel
    for a two-phase fault with earth, whose two currents are measured apart), and the relative
    errors e0 and e1 of the impedance behind the head (the source) in the zero sequence and in
    the others (prior ``1 / source_weight``), which scale the part ``ratio_i Z_h,f I_f`` of
-   every predicted sag that the head's own sag carries. All enter linearly; the loop
-   reactance moves with them as the head's noise moves it (``-Im(Z_app s)`` and through the
-   head's voltage), so its own weight is only the model's error. Minimising over them is a
-   6 x 6 (8 x 8) weighted least-squares solve per point;
+   every predicted sag that the head's own sag carries. All enter linearly. The loop
+   reactance moves with them as the head's noise moves it: its residual takes out the fault
+   set's share of the head's voltage error through the head's change, follows s through
+   the mix of loop impedances that the fault and pre-fault currents' errors move it by
+   (``-Im(Z s)``), and takes what the nuisances cannot carry as variance beside the model's
+   own error (``reactance_weight``). Minimising over the nuisances is a 6 x 6 (8 x 8)
+   weighted least-squares solve per point;
 4. minimises the score on every section: on a uniform grid of `samples` + 1 points, then by
-   golden-section search around every grid minimum and every sign change of the reactance.
+   golden-section search around every grid minimum and every sign change of the reactance;
+   the score's curvature at each minimum gives the fraction's standard deviation.
 
 Both backends evaluate the same formulas in the same order.
 """

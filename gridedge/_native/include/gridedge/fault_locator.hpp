@@ -15,7 +15,8 @@
 //      sequence, and the others) fitted as complex nuisance parameters with their priors (a
 //      6 x 6 or 8 x 8 least-squares solve);
 //   4. minimises the score on every section: a uniform grid, then golden-section search
-//      around every grid minimum and every sign change of the reactance.
+//      around every grid minimum and every sign change of the reactance; the score's
+//      curvature at each minimum gives the fraction's standard deviation.
 // The numpy twin, gridedge/_twin/faultloc.py, evaluates the same formulas in the same order.
 // Plain C++17, no Python.
 #pragma once
