@@ -104,8 +104,7 @@ class Spool:
         with self._lock:
             marks = ",".join("?" * len(ids))
             removed = self._db.execute(
-                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM messages "
-                f"WHERE id IN ({marks})",
+                f"SELECT COUNT(*), COALESCE(SUM(size), 0) FROM messages WHERE id IN ({marks})",
                 ids,
             ).fetchone()
             self._db.execute(f"DELETE FROM messages WHERE id IN ({marks})", ids)
