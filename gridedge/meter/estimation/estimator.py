@@ -129,7 +129,7 @@ class Estimator:
         _check_unique(self.measurement_ids + tuple(m.id for m in virtual))
         self.zero_injection_ids = tuple(m.id for m in virtual)
         items = given + virtual
-        order, group_ptr, groups = _kernel_order(given, len(virtual), correlated)
+        order, group_ptr, groups = _kernel_order(items, len(given), correlated)
         self._order = order
         self._encoded: Encoded = encode(net, [items[i] for i in order], "measurement")
         self._n_given = len(given)
@@ -151,6 +151,7 @@ class Estimator:
         self._derived = encode(net, self.derived, "derived quantity") if derived else None
         self._flat = self._no_load_state()
         self._previous: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
+        self._observable: set[bytes] = set()
         logger.debug(
             "estimator for %r: %d nodes, %d states, %d measurements (%d zero injections)",
             grid.name,
@@ -285,7 +286,7 @@ class Estimator:
         vm0, va0 = self._initial(initial, reference_angles)
         settings = self.settings
         run_bad_data = settings.bad_data if bad_data is None else bad_data
-        report = self._solve(z, weights, vm0, va0)
+        report = self._solve(z, weights, kernel_active, vm0, va0)
         removed: list[str] = []
         normalized: NDArray[np.float64] | None = None
         detected = False
@@ -322,7 +323,7 @@ class Estimator:
                 kernel_active[single], 1.0 / variance[single], 0.0
             )
             self._correlated_weights(weights, variance, kernel_active, covariances)
-            report = self._solve(z, weights, self._solver.vm, self._solver.va)
+            report = self._solve(z, weights, kernel_active, self._solver.vm, self._solver.va)
             estimations += 1
         return self._result(
             z_given,
@@ -442,23 +443,32 @@ class Estimator:
         self,
         z: NDArray[np.float64],
         weights: NDArray[np.float64],
+        active: NDArray[np.bool_],
         vm: NDArray[np.float64],
         va: NDArray[np.float64],
     ) -> tuple[int, int, float, int, float]:
         s = self.settings
+        # Observability depends on which measurements are present, not on their values:
+        # a configuration that passed the test once need not be tested again.
+        configuration = active.tobytes()
         report = self._solver.solve(
             z,
             weights,
             vm,
             va,
             tolerance=s.tolerance,
+            tolerance_sd=s.tolerance_sd,
             max_iterations=s.max_iterations,
             pivot_tolerance=s.pivot_tolerance,
             min_current=s.min_current_pu,
             max_magnitude=s.max_magnitude_pu,
+            check_observability=configuration not in self._observable,
         )
         status, iterations, step, node, _ = report
         if status == CONVERGED:
+            if len(self._observable) >= 256:
+                self._observable.clear()
+            self._observable.add(configuration)
             self._previous = (self._solver.vm, self._solver.va)
             return report
         if status in (UNOBSERVABLE, SINGULAR):
@@ -583,10 +593,15 @@ def _check_unique(ids: Sequence[str]) -> None:
 
 
 def _kernel_order(
-    given: Sequence[Measurement], n_virtual: int, correlated: Sequence[Sequence[str]]
+    items: Sequence[Measurement], n_given: int, correlated: Sequence[Sequence[str]]
 ) -> tuple[NDArray[np.intp], NDArray[np.int64], list[_Group]]:
-    """Kernel order of the measurements (correlated groups contiguous), group pointers, groups."""
-    position = {m.id: i for i, m in enumerate(given)}
+    """Kernel order of the measurements, group pointers and correlated groups.
+
+    Correlated groups come first, each contiguous. The other measurements follow sorted by
+    where they are taken, so that quantities of one source (P and Q of a bus, |I| and its
+    angle) sit next to each other and the kernel evaluates and accumulates them together.
+    """
+    position = {m.id: i for i, m in enumerate(items[:n_given])}
     taken: set[int] = set()
     order: list[int] = []
     group_ptr = [0]
@@ -608,10 +623,15 @@ def _kernel_order(
         offset += len(rows) ** 2
         order.extend(rows)
         group_ptr.append(len(order))
-    for i in range(len(given) + n_virtual):
-        if i not in taken:
-            order.append(i)
-            group_ptr.append(len(order))
+    source = {"v": 0, "va": 0, "p": 1, "q": 1, "i": 2, "ia": 2}
+
+    def where(i: int) -> tuple[str, str, int, str]:
+        m = items[i]
+        return (m.element, m.side or "", source[m.quantity], m.quantity)
+
+    for i in sorted((i for i in range(len(items)) if i not in taken), key=where):
+        order.append(i)
+        group_ptr.append(len(order))
     return np.array(order, dtype=np.intp), np.array(group_ptr, dtype=np.int64), groups
 
 

@@ -17,7 +17,13 @@ class EstimationSettings:
     Attributes
     ----------
     tolerance : float
-        Gauss-Newton stops when the largest state update is at most this (rad and p.u.).
+        Gauss-Newton stops when the largest state update is at most this (rad and p.u.) ...
+    tolerance_sd : float
+        ... or when the update is at most this many standard deviations of the estimate along
+        every direction (``sqrt(dx^T G dx)``, G the gain matrix): precision far below the
+        estimate's own uncertainty is not asked of badly conditioned directions, such as the
+        voltage level of a large grid whose power injections fix voltage differences far more
+        tightly than its voltage meters fix the level. 0 disables this rule.
     max_iterations : int
         Iterations allowed for one estimation.
     pivot_tolerance : float
@@ -48,6 +54,7 @@ class EstimationSettings:
     """
 
     tolerance: float = 1e-8
+    tolerance_sd: float = 1e-3
     max_iterations: int = 30
     pivot_tolerance: float = 1e-10
     min_current_pu: float = 1e-9
@@ -79,6 +86,10 @@ class EstimationSettings:
             raise ConfigurationError(
                 "estimation setting chi2_probability must lie in (0, 1), "
                 f"got {self.chi2_probability!r}"
+            )
+        if not (isinstance(self.tolerance_sd, int | float) and self.tolerance_sd >= 0):
+            raise ConfigurationError(
+                f"estimation setting tolerance_sd must be >= 0, got {self.tolerance_sd!r}"
             )
         for name, least in (("max_iterations", 1), ("max_removals", 0)):
             value = getattr(self, name)
