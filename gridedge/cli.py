@@ -35,6 +35,14 @@ def _simulate(args: argparse.Namespace) -> int:
     return run_simulate(args)
 
 
+def _estimation(args: argparse.Namespace) -> int:
+    from gridedge.meter.estimation.montecarlo import MonteCarloSettings, run
+
+    settings = MonteCarloSettings(trials=args.trials, seed=args.seed)
+    print(run(settings, backend=args.backend).table())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``gridedge`` command and its subcommands."""
     parser = argparse.ArgumentParser(prog="gridedge", description=__doc__)
@@ -72,6 +80,18 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--clear", type=float, help="fault clearance, s")
     simulate.add_argument("--seed", type=int, default=0, help="seed of the DAQ noise")
     simulate.set_defaults(handler=_simulate)
+    estimation = commands.add_parser("estimation", help="state estimation studies")
+    estimation.add_argument(
+        "study",
+        choices=["accuracy"],
+        help="accuracy: multilevel vs centralised Monte Carlo on the Turin case (a table)",
+    )
+    estimation.add_argument("--trials", type=int, default=200, help="Monte Carlo trials")
+    estimation.add_argument("--seed", type=int, default=2022, help="seed of the draws")
+    estimation.add_argument(
+        "--backend", choices=["native", "python"], help="kernel backend (default: native)"
+    )
+    estimation.set_defaults(handler=_estimation)
     for subcommand in (grid, simulate):
         source = subcommand.add_mutually_exclusive_group(required=True)
         source.add_argument("--case", choices=["ieee33", "turin"], help="a built-in grid")

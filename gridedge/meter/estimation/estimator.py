@@ -152,6 +152,7 @@ class Estimator:
         self._flat = self._no_load_state()
         self._previous: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
         self._observable: set[bytes] = set()
+        self._last_variance: tuple[NDArray[np.float64], NDArray[np.bool_]] | None = None
         logger.debug(
             "estimator for %r: %d nodes, %d states, %d measurements (%d zero injections)",
             grid.name,
@@ -220,6 +221,44 @@ class Estimator:
         angle[net.source_node] = np.angle(net.source_voltage)
         return np.ones(net.n_nodes), angle
 
+    def sensitivity(self) -> NDArray[np.float64]:
+        """How much of each measurement's error its normalised residual shows, at the last estimate.
+
+        Returns
+        -------
+        ndarray of float64, shape (m,)
+            ``sqrt(Omega_ii / R_ii)``, ``Omega = R - H G^-1 H^T``, in the order of
+            :attr:`measurement_ids`: an error of k standard deviations in measurement i
+            shifts its normalised residual by about k times this. Near 0 for a critical
+            measurement (no test can see its errors); NaN for one left out.
+
+        Raises
+        ------
+        InvalidInputError
+            Before any estimate.
+        """
+        if self._last_variance is None:
+            raise InvalidInputError("sensitivity needs an estimate first")
+        variance, active = self._last_variance
+        omega = variance - self._solver.measurement_variance()
+        ratio = np.where(active, np.sqrt(np.clip(omega / variance, 0.0, 1.0)), np.nan)
+        out = np.empty(self._n_given)
+        given_rows = ~self._virtual_kernel
+        out[self._order[given_rows]] = ratio[given_rows]
+        return out
+
+    def derived_of(self, result: EstimationResult) -> DerivedQuantities:
+        """Return the derived quantities of `result` (declared at construction).
+
+        Raises
+        ------
+        InvalidInputError
+            This estimator declares no derived quantities.
+        """
+        if result.derived is None:
+            raise InvalidInputError("this estimator declares no derived quantities")
+        return result.derived
+
     # --- estimation -----------------------------------------------------------------------
 
     def estimate(
@@ -280,14 +319,13 @@ class Estimator:
         variance = sigma**2
         kernel_active = np.concatenate([used, np.ones(self._virtual_std.size, bool)])[self._order]
         weights = np.zeros(self._solver.weight_size)
-        single = self._single_rows
-        weights[self._single_offsets] = np.where(kernel_active[single], 1.0 / variance[single], 0.0)
-        self._correlated_weights(weights, variance, kernel_active, covariances)
+        self._set_weights(weights, variance, kernel_active, covariances)
         vm0, va0 = self._initial(initial, reference_angles)
         settings = self.settings
         run_bad_data = settings.bad_data if bad_data is None else bad_data
         report = self._solve(z, weights, kernel_active, vm0, va0)
         removed: list[str] = []
+        suspects: tuple[str, ...] = ()
         normalized: NDArray[np.float64] | None = None
         detected = False
         estimations = 1
@@ -301,30 +339,21 @@ class Estimator:
             normalized = np.full(self._n_given, np.nan)
             given_rows = ~self._virtual_kernel
             normalized[self._order[given_rows]] = normalized_kernel[given_rows]
-            worst = (
-                int(np.nanargmax(normalized_kernel))
-                if np.any(np.isfinite(normalized_kernel))
-                else -1
-            )
-            if (
-                worst < 0
-                or not normalized_kernel[worst] > settings.residual_threshold
-                or len(removed) >= settings.max_removals
-            ):
+            worst, suspects = self._identify(normalized_kernel, len(removed))
+            if worst < 0:
                 break
-            bad_id = self.measurement_ids[self._order[worst]]
+            removed.append(self.measurement_ids[self._order[worst]])
             logger.info(
-                "bad data: removing %r (normalised residual %.1f)", bad_id, normalized_kernel[worst]
+                "bad data: removing %r (normalised residual %.1f)",
+                removed[-1],
+                normalized_kernel[worst],
             )
-            removed.append(bad_id)
             kernel_active[worst] = False
             used[self._order[worst]] = False
-            weights[self._single_offsets] = np.where(
-                kernel_active[single], 1.0 / variance[single], 0.0
-            )
-            self._correlated_weights(weights, variance, kernel_active, covariances)
+            self._set_weights(weights, variance, kernel_active, covariances)
             report = self._solve(z, weights, kernel_active, self._solver.vm, self._solver.va)
             estimations += 1
+        self._last_variance = (variance, kernel_active)
         return self._result(
             z_given,
             s_given,
@@ -332,12 +361,44 @@ class Estimator:
             report,
             normalized,
             tuple(removed),
+            suspects,
             detected,
             degrees,
             threshold,
             estimations,
             state_variance,
         )
+
+    def _identify(
+        self, normalized: NDArray[np.float64], removals: int
+    ) -> tuple[int, tuple[str, ...]]:
+        """Kernel row to remove as bad data (-1 for none) and, if not identifiable, suspects."""
+        settings = self.settings
+        if not np.any(np.isfinite(normalized)) or removals >= settings.max_removals:
+            return -1, ()
+        worst = int(np.nanargmax(normalized))
+        if not normalized[worst] > settings.residual_threshold:
+            return -1, ()
+        close = np.flatnonzero(normalized >= settings.identification_ratio * normalized[worst])
+        if close.size > 1:
+            # Measurements of one critical set share their normalised residual: the data
+            # cannot tell which is wrong, and removing one would only hide the error.
+            ranked = close[np.argsort(-normalized[close])]
+            suspects = tuple(self.measurement_ids[self._order[k]] for k in ranked)
+            logger.info("bad data detected but not identifiable among %s", suspects[:10])
+            return -1, suspects
+        return worst, ()
+
+    def _set_weights(
+        self,
+        weights: NDArray[np.float64],
+        variance: NDArray[np.float64],
+        active: NDArray[np.bool_],
+        covariances: Mapping[tuple[str, ...], ArrayLike] | None,
+    ) -> None:
+        single = self._single_rows
+        weights[self._single_offsets] = np.where(active[single], 1.0 / variance[single], 0.0)
+        self._correlated_weights(weights, variance, active, covariances)
 
     def _vector(
         self, given: ArrayLike | None, default: NDArray[np.float64], name: str
@@ -524,6 +585,7 @@ class Estimator:
         report: tuple[int, int, float, int, float],
         normalized: NDArray[np.float64] | None,
         removed: tuple[str, ...],
+        suspects: tuple[str, ...],
         detected: bool,
         degrees: int,
         threshold: float,
@@ -573,6 +635,7 @@ class Estimator:
             active=used,
             normalized_residuals=normalized,
             removed=removed,
+            suspects=suspects,
             bad_data_detected=detected,
             objective=float(report[4]),
             degrees_of_freedom=degrees,
