@@ -23,6 +23,10 @@ CONVERGED, UNOBSERVABLE, NOT_CONVERGED, DIVERGED, SINGULAR = range(5)
 
 Report = tuple[int, int, float, int, float]
 
+NULL_COMPONENT = 1e-6
+"""A state is unobservable when a null vector of the gain has a component along it above
+this fraction of the vector's largest (round-off leaves ~1e-8 elsewhere)."""
+
 REFINEMENTS = 1
 """Steps of iterative refinement of each Gauss-Newton solve (the gain is badly conditioned)."""
 
@@ -310,7 +314,7 @@ class Solver:
         if null.size == 0:
             return np.zeros(0, dtype=np.int64)
         largest = np.max(np.abs(null), axis=0)
-        flagged = np.any(np.abs(null) > 1e-8 * largest, axis=1)
+        flagged = np.any(np.abs(null) > NULL_COMPONENT * largest, axis=1)
         return np.unique(self.state_node[flagged]).astype(np.int64)
 
     def measurement_variance(self) -> NDArray[np.float64]:

@@ -14,6 +14,7 @@ Also builds the synthetic grids of the tests and benchmarks.
 
 import contextlib
 import math
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -208,8 +209,13 @@ def pandapower_pi_transformers() -> Iterator[None]:
 def pandapower_estimate(net: Any, tolerance: float = 1e-10) -> dict[str, Any]:
     """Run pandapower's WLS estimator (flat start, no zero injections, pi transformers)."""
     from pandapower import estimation
+    from pandas.errors import SettingWithCopyWarning
 
-    with pandapower_pi_transformers():
+    with pandapower_pi_transformers(), warnings.catch_warnings():
+        # pandapower's measurement conversion writes into pandas slices and casts the NaN
+        # index of merged measurements to int (its own affairs).
+        warnings.simplefilter("ignore", SettingWithCopyWarning)
+        warnings.filterwarnings("ignore", "invalid value encountered in cast", RuntimeWarning)
         return estimation.estimate(
             net, init="flat", tolerance=tolerance, maximum_iterations=50, zero_injection=None
         )

@@ -45,6 +45,9 @@ ZERO_INJECTION_PREFIX = "zero-injection:"
 
 Initial = Literal["flat", "previous"]
 
+MAX_SUSPECTS = 16
+"""Runners-up examined (and suspects reported) when identifying bad data."""
+
 
 @dataclass(frozen=True)
 class _Group:
@@ -152,6 +155,10 @@ class Estimator:
         self._flat = self._no_load_state()
         self._previous: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
         self._observable: set[bytes] = set()
+        self._group_covariance: list[NDArray[np.float64]] = [np.zeros(0)] * len(groups)
+        self._group_of_row = np.full(len(order), -1, dtype=np.intp)
+        for k, group in enumerate(groups):
+            self._group_of_row[group.rows] = k
         self._last_variance: tuple[NDArray[np.float64], NDArray[np.bool_]] | None = None
         logger.debug(
             "estimator for %r: %d nodes, %d states, %d measurements (%d zero injections)",
@@ -314,10 +321,13 @@ class Estimator:
         used = self._active(active)
         self._check_values(z_given, s_given, used)
         e = self._encoded
-        z = np.concatenate([z_given, np.zeros(self._virtual_std.size)])[self._order] * e.to_pu
-        sigma = np.concatenate([s_given, self._virtual_std])[self._order] * np.abs(e.to_pu)
-        variance = sigma**2
         kernel_active = np.concatenate([used, np.ones(self._virtual_std.size, bool)])[self._order]
+        # Left-out measurements may hold anything (NaN included): they reach the kernel as 0, 1.
+        z = np.concatenate([z_given, np.zeros(self._virtual_std.size)])[self._order] * e.to_pu
+        z[~kernel_active] = 0.0
+        sigma = np.concatenate([s_given, self._virtual_std])[self._order] * np.abs(e.to_pu)
+        sigma[~kernel_active] = 1.0
+        variance = sigma**2
         weights = np.zeros(self._solver.weight_size)
         self._set_weights(weights, variance, kernel_active, covariances)
         vm0, va0 = self._initial(initial, reference_angles)
@@ -339,7 +349,7 @@ class Estimator:
             normalized = np.full(self._n_given, np.nan)
             given_rows = ~self._virtual_kernel
             normalized[self._order[given_rows]] = normalized_kernel[given_rows]
-            worst, suspects = self._identify(normalized_kernel, len(removed))
+            worst, suspects = self._identify(normalized_kernel, variance, len(removed))
             if worst < 0:
                 break
             removed.append(self.measurement_ids[self._order[worst]])
@@ -370,24 +380,51 @@ class Estimator:
         )
 
     def _identify(
-        self, normalized: NDArray[np.float64], removals: int
+        self, normalized: NDArray[np.float64], variance: NDArray[np.float64], removals: int
     ) -> tuple[int, tuple[str, ...]]:
-        """Kernel row to remove as bad data (-1 for none) and, if not identifiable, suspects."""
+        """Kernel row to remove as bad data (-1 for none) and, if not identifiable, suspects.
+
+        The largest normalised residual identifies its measurement unless the residual of a
+        close runner-up is correlated with it (|rho| >= ``identification_correlation``): then
+        both belong to one critical set, the data cannot tell which is wrong, and removing one
+        would only hide the error.
+        """
         settings = self.settings
         if not np.any(np.isfinite(normalized)) or removals >= settings.max_removals:
             return -1, ()
-        worst = int(np.nanargmax(normalized))
+        ranked = np.argsort(-np.nan_to_num(normalized, nan=-1.0))
+        worst = int(ranked[0])
         if not normalized[worst] > settings.residual_threshold:
             return -1, ()
-        close = np.flatnonzero(normalized >= settings.identification_ratio * normalized[worst])
-        if close.size > 1:
-            # Measurements of one critical set share their normalised residual: the data
-            # cannot tell which is wrong, and removing one would only hide the error.
-            ranked = close[np.argsort(-normalized[close])]
-            suspects = tuple(self.measurement_ids[self._order[k]] for k in ranked)
-            logger.info("bad data detected but not identifiable among %s", suspects[:10])
-            return -1, suspects
-        return worst, ()
+        limit = settings.identification_correlation * normalized[worst]
+        runners = [int(k) for k in ranked[1:MAX_SUSPECTS] if normalized[k] >= limit]
+        if not runners:
+            return worst, ()
+        rows = np.array([worst, *runners])
+        e = self._encoded
+        _, estimated = self._solver.derived(e.kind[rows], e.node[rows], e.branch[rows], e.end[rows])
+        omega = self._measurement_covariance(rows, variance) - estimated
+        rho = omega[0, 1:] / np.sqrt(omega[0, 0] * np.diag(omega)[1:])
+        tied = rows[1:][np.abs(rho) >= settings.identification_correlation]
+        if tied.size == 0:
+            return worst, ()
+        suspects = tuple(self.measurement_ids[self._order[k]] for k in (worst, *tied))
+        logger.info("bad data detected but not identifiable among %s", suspects)
+        return -1, suspects
+
+    def _measurement_covariance(
+        self, rows: NDArray[np.intp], variance: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        """R restricted to kernel `rows` (correlated groups included), p.u."""
+        covariance = np.diag(variance[rows])
+        group = self._group_of_row[rows]
+        for a, b in zip(
+            *np.nonzero((group[:, None] == group[None, :]) & (group[:, None] >= 0)), strict=True
+        ):
+            block = self._groups[group[a]]
+            first = int(block.rows[0])
+            covariance[a, b] = self._group_covariance[group[a]][rows[a] - first, rows[b] - first]
+        return covariance
 
     def _set_weights(
         self,
@@ -431,10 +468,11 @@ class Estimator:
         if bad_value.any() or bad_sigma.any():
             ids = self.measurement_ids
             problems = [
-                f"{ids[i]!r}: value {values[i]!r} is not finite" for i in np.flatnonzero(bad_value)
+                f"{ids[i]!r}: value {float(values[i])!r} is not finite"
+                for i in np.flatnonzero(bad_value)
             ]
             problems += [
-                f"{ids[i]!r}: std_dev {std_devs[i]!r} is not positive"
+                f"{ids[i]!r}: std_dev {float(std_devs[i])!r} is not positive"
                 for i in np.flatnonzero(bad_sigma)
             ]
             raise InvalidInputError("invalid measurement values:\n  " + "\n  ".join(problems[:20]))
@@ -468,6 +506,7 @@ class Estimator:
                 variance[rows] = np.diag(covariance)
             else:
                 covariance = np.diag(variance[rows])
+            self._group_covariance[k] = covariance
             block = np.zeros((size, size))
             keep = np.flatnonzero(active[rows])
             if keep.size:

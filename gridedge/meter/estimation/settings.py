@@ -46,11 +46,12 @@ class EstimationSettings:
         probability with m - n degrees of freedom).
     residual_threshold : float
         A measurement whose normalised residual is the largest and above this is bad.
-    identification_ratio : float
-        The largest normalised residual identifies its measurement only if every other is
-        below this fraction of it; otherwise the leaders share one critical set (as the
-        active powers of an LV grid's customers and its substation do), the data cannot tell
-        them apart, and they are reported as suspects instead of one being removed.
+    identification_correlation : float
+        The largest normalised residual identifies its measurement unless a runner-up (a
+        normalised residual at least this fraction of it) has a residual correlated with it
+        by at least this much: then they share one critical set (as the active powers of an
+        LV grid's customers and its substation do), the data cannot tell them apart, and
+        they are reported as suspects instead of one being removed.
     max_removals : int
         Bad measurements removed at most in one estimation.
     critical_ratio : float
@@ -68,7 +69,7 @@ class EstimationSettings:
     bad_data: bool = True
     chi2_probability: float = 0.99
     residual_threshold: float = 3.0
-    identification_ratio: float = 0.95
+    identification_correlation: float = 0.95
     max_removals: int = 10
     critical_ratio: float = 1e-6
 
@@ -88,10 +89,10 @@ class EstimationSettings:
                 raise ConfigurationError(
                     f"estimation setting {name} must be positive, got {value!r}"
                 )
-        if not 0 < self.identification_ratio <= 1:
+        if not 0 < self.identification_correlation <= 1:
             raise ConfigurationError(
-                "estimation setting identification_ratio must lie in (0, 1], "
-                f"got {self.identification_ratio!r}"
+                "estimation setting identification_correlation must lie in (0, 1], "
+                f"got {self.identification_correlation!r}"
             )
         if not 0 < self.chi2_probability < 1:
             raise ConfigurationError(

@@ -42,6 +42,9 @@ enum Kind : int {
 };
 constexpr int kKinds = 8;
 constexpr double kTwoPi = 6.283185307179586476925286766559;
+// A state belongs to an unobservable part when a null vector of the gain has a component along
+// it above this fraction of the vector's largest (round-off leaves ~1e-8 elsewhere).
+constexpr double kNullComponent = 1e-6;
 
 // kUnobservable: the gain matrix with unit-norm rows has a zero pivot at the start (the
 // measurements do not determine some states, whatever their weights); kSingular: the weighted
@@ -534,7 +537,7 @@ class Estimator {
       double largest = 0.0;
       for (double value : x) largest = std::max(largest, std::abs(value));
       for (int s = 0; s < n_state(); ++s) {
-        if (std::abs(x[s]) > 1e-8 * largest) flagged[states_.node[s]] = 1;
+        if (std::abs(x[s]) > kNullComponent * largest) flagged[states_.node[s]] = 1;
       }
     }
     std::vector<int> nodes;
