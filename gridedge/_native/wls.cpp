@@ -125,7 +125,7 @@ class Solver {
       py::gil_scoped_release release;
       report = e.solve(z, w, m0, a0, settings, check_observability);
     }
-    const int node = report.state >= 0 ? e.states().node[report.state] : -1;
+    const int node = report.state >= 0 ? e.node_of_state(report.state) : -1;
     return {report.status, report.iterations, report.step, node, report.objective};
   }
 

@@ -153,6 +153,18 @@ class Estimator:
         self.derived = tuple(derived)
         self._derived = encode(net, self.derived, "derived quantity") if derived else None
         self._flat = self._no_load_state()
+        # Where each given and virtual measurement sits in the kernel's order.
+        position = np.empty(order.size, dtype=np.intp)
+        position[order] = np.arange(order.size)
+        self._kernel_of_given = position[: len(given)]
+        self._kernel_of_virtual = position[len(given) :]
+        self._to_pu_given = np.abs(self._encoded.to_pu[self._kernel_of_given])
+        self._angle_given = self._encoded.angle[self._kernel_of_given]
+        self._virtual_variance = (
+            self._virtual_std * np.abs(self._encoded.to_pu[self._kernel_of_virtual])
+        ) ** 2
+        self._energised = net.node_of_bus >= 0
+        self._node_of_bus = np.where(self._energised, net.node_of_bus, 0)
         self._previous: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
         self._observable: set[bytes] = set()
         self._group_covariance: list[NDArray[np.float64]] = [np.zeros(0)] * len(groups)
@@ -320,14 +332,15 @@ class Estimator:
         s_given = self._vector(std_devs, self._default_std, "std_devs")
         used = self._active(active)
         self._check_values(z_given, s_given, used)
-        e = self._encoded
-        kernel_active = np.concatenate([used, np.ones(self._virtual_std.size, bool)])[self._order]
+        given = self._kernel_of_given
+        kernel_active = np.ones(self._order.size, dtype=bool)
+        kernel_active[given] = used
         # Left-out measurements may hold anything (NaN included): they reach the kernel as 0, 1.
-        z = np.concatenate([z_given, np.zeros(self._virtual_std.size)])[self._order] * e.to_pu
-        z[~kernel_active] = 0.0
-        sigma = np.concatenate([s_given, self._virtual_std])[self._order] * np.abs(e.to_pu)
-        sigma[~kernel_active] = 1.0
-        variance = sigma**2
+        z = np.zeros(self._order.size)
+        z[given] = np.where(used, z_given * self._to_pu_given, 0.0)
+        variance = np.empty(self._order.size)
+        variance[given] = np.where(used, (s_given * self._to_pu_given) ** 2, 1.0)
+        variance[self._kernel_of_virtual] = self._virtual_variance
         weights = np.zeros(self._solver.weight_size)
         self._set_weights(weights, variance, kernel_active, covariances)
         vm0, va0 = self._initial(initial, reference_angles)
@@ -631,21 +644,16 @@ class Estimator:
         estimations: int,
         state_variance: bool,
     ) -> EstimationResult:
-        net = self.network
         solver = self._solver
-        vm, va = solver.vm, solver.va
-        node = net.node_of_bus
-        energised = node >= 0
-        safe = np.where(energised, node, 0)
-        voltage = np.where(energised, vm[safe] * np.exp(1j * va[safe]), 0.0)
-        estimated = np.empty(self._n_given)
-        given_rows = ~self._virtual_kernel
-        e = self._encoded
-        estimated[self._order[given_rows]] = (solver.estimates() / e.to_pu)[given_rows]
+        energised, safe = self._energised, self._node_of_bus
+        voltage = solver.vm[safe] * np.exp(1j * solver.va[safe])
+        if not energised.all():
+            voltage[~energised] = 0.0
+        estimated = solver.estimates()[self._kernel_of_given] / self._to_pu_given
         residuals = z_given - estimated
-        is_angle = np.zeros(self._n_given, dtype=bool)
-        is_angle[self._order[given_rows]] = e.angle[given_rows]
-        residuals[is_angle] = np.remainder(residuals[is_angle] + 180.0, 360.0) - 180.0
+        is_angle = self._angle_given
+        if is_angle.any():
+            residuals[is_angle] = np.remainder(residuals[is_angle] + 180.0, 360.0) - 180.0
         derived = None
         if self._derived is not None:
             d = self._derived

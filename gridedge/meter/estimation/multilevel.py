@@ -366,6 +366,8 @@ class LVLevel:
     voltage (``slack:v``). Buses without load are zero injections.
     """
 
+    _NODE_SLOTS = (("node", "v"), ("node", "p"), ("node", "q"), ("pseudo", "p"), ("pseudo", "q"))
+
     def __init__(
         self,
         grid: Grid,
@@ -402,19 +404,15 @@ class LVLevel:
             slots.append(Measurement(slot_id, quantity, element, 1.0, 1.0, side=side))
         slots.append(Measurement("slack:v", "v", bus, 1.0, 1.0))
         self._position = {m.id: i for i, m in enumerate(slots)}
-        self._node_slots = {
-            bus: tuple(
-                self._position[f"{kind}:{q}:{bus}"]
-                for kind, q in (
-                    ("node", "v"),
-                    ("node", "p"),
-                    ("node", "q"),
-                    ("pseudo", "p"),
-                    ("pseudo", "q"),
-                )
-            )
-            for bus in self._loads
-        }
+        # Per customer bus: slots of its v, p, q and of its pseudo p, q.
+        self._node_row = {bus: row for row, bus in enumerate(self._loads)}
+        self._node_slot_array = np.array(
+            [
+                [self._position[f"{kind}:{q}:{bus}"] for kind, q in self._NODE_SLOTS]
+                for bus in self._loads
+            ],
+            dtype=np.intp,
+        ).reshape(-1, len(self._NODE_SLOTS))
         self._derived = (
             Quantity("v", bus),
             Quantity("p", transformer, bus),
@@ -429,32 +427,36 @@ class LVLevel:
 
     def _fill_nodes(self, slots: "_Slots", message: LVInput) -> None:
         """Node estimates as injections; pseudo-measurements where a node has none."""
-        seen: set[str] = set()
-        for node in message.nodes:
-            indices = self._node_slots.get(node.bus)
-            if indices is None:
-                raise InvalidInputError(
-                    f"LV level of {self.transformer!r}: bus {node.bus!r} is no customer bus "
-                    "of its area"
-                )
-            if node.bus in seen:
-                raise InvalidInputError(f"LV level: two estimates of bus {node.bus!r}")
-            seen.add(node.bus)
-            for index, value, std_dev, sign in (
-                (indices[0], node.v, node.v_std, 1.0),
-                (indices[1], node.p, node.p_std, -1.0),
-                (indices[2], node.q, node.q_std, -1.0),
-            ):
-                if value is not None and std_dev is not None:
-                    slots.put(index, sign * value, std_dev)
-        for bus, indices in self._node_slots.items():
-            for quantity, measured, pseudo in (
-                ("p", indices[1], indices[3]),
-                ("q", indices[2], indices[4]),
-            ):
-                if not slots.active[measured]:
-                    consumed = _consumption(self._loads[bus], quantity, message.time)
-                    slots.put(pseudo, -consumed, float(self.pseudo.sigma(quantity, consumed)))
+        nodes = message.nodes
+        try:
+            rows = np.fromiter((self._node_row[n.bus] for n in nodes), np.intp, len(nodes))
+        except KeyError as exc:
+            raise InvalidInputError(
+                f"LV level of {self.transformer!r}: bus {exc.args[0]!r} is no customer bus "
+                "of its area"
+            ) from None
+        if np.unique(rows).size != rows.size:
+            counts = np.bincount(rows)
+            twice = self.customer_buses[int(np.argmax(counts))]
+            raise InvalidInputError(f"LV level: two estimates of bus {twice!r}")
+        # (v, v_std, p, p_std, q, q_std) per node; None becomes NaN.
+        data = np.array([(n.v, n.v_std, n.p, n.p_std, n.q, n.q_std) for n in nodes], dtype=float)
+        data = data.reshape(len(nodes), 6)
+        slot = self._node_slot_array[rows]
+        for column, sign in ((0, 1.0), (1, -1.0), (2, -1.0)):  # v, and p, q as injections
+            value, std_dev = data[:, 2 * column], data[:, 2 * column + 1]
+            present = np.isfinite(value) & np.isfinite(std_dev)
+            target = slot[present, column]
+            slots.values[target] = sign * value[present]
+            slots.std_devs[target] = std_dev[present]
+            slots.active[target] = True
+        for column, quantity in ((1, "p"), (2, "q")):
+            missing = np.flatnonzero(~slots.active[self._node_slot_array[:, column]])
+            for row in missing.tolist():
+                bus = self.customer_buses[row]
+                consumed = _consumption(self._loads[bus], quantity, message.time)
+                sigma = float(self.pseudo.sigma(quantity, consumed))
+                slots.put(int(self._node_slot_array[row, column + 2]), -consumed, sigma)
 
     def run(self, message: LVInput) -> LVOutput:
         """Estimate the LV grid from one message; keep the full result in :attr:`result`.
