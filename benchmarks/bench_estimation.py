@@ -16,16 +16,15 @@ import numpy as np
 import pytest
 
 from gridedge.grid import Measurement, power_flow
-from gridedge.grid.cases import turin
-from gridedge.meter.estimation import Estimator, Quantity, areas
+from gridedge.meter.estimation import Estimator, Quantity
 from gridedge.meter.estimation.accuracy import SMART_METER, SUBSTATION_METER
 from gridedge.meter.estimation.montecarlo import MonteCarloSettings, TurinStudy
 from gridedge.meter.estimation.multilevel import LVInput, LVLevel, MVInput, MVLevel, NodeEstimate
 from gridedge.meter.estimation.simulation import readings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "estimation"))
-from estimation_cases import customer_readings  # noqa: E402
-from peers import (  # noqa: E402
+from estimation_cases import customer_readings
+from peers import (
     add_pandapower_measurements,
     lv_grid,
     pandapower_estimate,

@@ -167,7 +167,19 @@ class Estimator:
         self._node_of_bus = np.where(self._energised, net.node_of_bus, 0)
         self._previous: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
         self._observable: set[bytes] = set()
-        self._group_covariance: list[NDArray[np.float64]] = [np.zeros(0)] * len(groups)
+        self._group_ids = list(self._correlated_index)
+        # Correlated groups batched by size: members, kernel rows, weight offsets, unit scale.
+        self._buckets: dict[int, tuple[NDArray, NDArray, NDArray, NDArray]] = {}
+        for size in sorted({group.rows.size for group in groups}):
+            members = np.array([k for k, g in enumerate(groups) if g.rows.size == size])
+            rows = np.array([groups[k].rows for k in members])
+            offsets = np.array([groups[k].offset for k in members])
+            to_pu = self._encoded.to_pu[rows]
+            self._buckets[size] = (members, rows, offsets, to_pu[:, :, None] * to_pu[:, None, :])
+        self._bucket_of_group = {
+            int(g): (size, j) for size, b in self._buckets.items() for j, g in enumerate(b[0])
+        }
+        self._bucket_covariance: dict[int, NDArray[np.float64]] = {}
         self._group_of_row = np.full(len(order), -1, dtype=np.intp)
         for k, group in enumerate(groups):
             self._group_of_row[group.rows] = k
@@ -285,7 +297,7 @@ class Estimator:
         values: ArrayLike | None = None,
         std_devs: ArrayLike | None = None,
         *,
-        covariances: Mapping[tuple[str, ...], ArrayLike] | None = None,
+        covariances: Mapping[tuple[str, ...], ArrayLike] | ArrayLike | None = None,
         active: ArrayLike | None = None,
         initial: Initial = "flat",
         reference_angles: Mapping[str, float] | None = None,
@@ -299,9 +311,10 @@ class Estimator:
         values, std_devs : array_like of float, shape (m,), optional
             In the order of :attr:`measurement_ids` and the measurements' units; the
             measurements' own values and standard deviations when not given.
-        covariances : mapping, optional
+        covariances : mapping or array_like, optional
             Correlated group (its ids as declared) -> covariance, shape (k, k), in products
-            of the measurements' units; replaces the standard deviations of its members.
+            of the measurements' units; or all of them stacked in declared order, shape
+            (groups, k, k). Replaces the standard deviations of the members.
         active : array_like of bool, shape (m,), optional
             Measurements present this time (all by default).
         initial : {"flat", "previous"}
@@ -436,7 +449,8 @@ class Estimator:
         ):
             block = self._groups[group[a]]
             first = int(block.rows[0])
-            covariance[a, b] = self._group_covariance[group[a]][rows[a] - first, rows[b] - first]
+            size, j = self._bucket_of_group[group[a]]
+            covariance[a, b] = self._bucket_covariance[size][j, rows[a] - first, rows[b] - first]
         return covariance
 
     def _set_weights(
@@ -444,7 +458,7 @@ class Estimator:
         weights: NDArray[np.float64],
         variance: NDArray[np.float64],
         active: NDArray[np.bool_],
-        covariances: Mapping[tuple[str, ...], ArrayLike] | None,
+        covariances: Mapping[tuple[str, ...], ArrayLike] | ArrayLike | None,
     ) -> None:
         single = self._single_rows
         weights[self._single_offsets] = np.where(active[single], 1.0 / variance[single], 0.0)
@@ -495,43 +509,83 @@ class Estimator:
         weights: NDArray[np.float64],
         variance: NDArray[np.float64],
         active: NDArray[np.bool_],
-        covariances: Mapping[tuple[str, ...], ArrayLike] | None,
+        covariances: Mapping[tuple[str, ...], ArrayLike] | ArrayLike | None,
     ) -> None:
-        given = dict(covariances or {})
-        unknown = set(given) - set(self._correlated_index)
+        """Weight blocks of the correlated groups (inverse covariances), batched by size."""
+        if not self._groups:
+            return
+        stacked, given = self._given_covariances(covariances)
+        for size, (members, rows, offsets, scale) in self._buckets.items():
+            covariance = np.zeros((members.size, size, size))
+            diagonal = np.arange(size)
+            covariance[:, diagonal, diagonal] = variance[rows]
+            if stacked is not None:
+                covariance = stacked[members] * scale
+            for j, group in enumerate(members.tolist()):
+                if group in given:
+                    covariance[j] = given[group] * scale[j]
+            if not np.all(np.isfinite(covariance)):
+                raise InvalidInputError("covariances must be finite")
+            variance[rows] = covariance[:, diagonal, diagonal]
+            self._bucket_covariance[size] = covariance
+            present = active[rows]
+            full = present.all(axis=1)
+            blocks = np.zeros_like(covariance)
+            if full.any():
+                try:
+                    np.linalg.cholesky(covariance[full])
+                except np.linalg.LinAlgError:
+                    bad = next(
+                        int(members[j])
+                        for j in np.flatnonzero(full)
+                        if np.any(np.linalg.eigvalsh(covariance[j]) <= 0)
+                    )
+                    raise InvalidInputError(
+                        f"covariance of {list(self._group_ids[bad])} is not positive definite"
+                    ) from None
+                blocks[full] = np.linalg.inv(covariance[full])
+            for j in np.flatnonzero(~full & present.any(axis=1)).tolist():
+                keep = np.flatnonzero(present[j])
+                sub = covariance[j][np.ix_(keep, keep)]
+                if np.any(np.linalg.eigvalsh(sub) <= 0):
+                    raise InvalidInputError(
+                        f"covariance of {list(self._group_ids[int(members[j])])} is not "
+                        "positive definite"
+                    )
+                blocks[j][np.ix_(keep, keep)] = np.linalg.inv(sub)
+            weights[offsets[:, None] + np.arange(size * size)] = blocks.reshape(members.size, -1)
+
+    def _given_covariances(
+        self, covariances: Mapping[tuple[str, ...], ArrayLike] | ArrayLike | None
+    ) -> tuple[NDArray[np.float64] | None, dict[int, NDArray[np.float64]]]:
+        """Covariances given to estimate(): stacked in declared order, or by group ids."""
+        if covariances is None:
+            return None, {}
+        if not isinstance(covariances, Mapping):
+            stacked = np.asarray(covariances, dtype=np.float64)
+            sizes = {group.rows.size for group in self._groups}
+            if len(sizes) != 1 or stacked.shape != (len(self._groups), *(2 * [sizes.pop()])):
+                raise InvalidInputError(
+                    "stacked covariances must have shape (groups, k, k) for groups of one size k, "
+                    f"got {stacked.shape}"
+                )
+            return stacked, {}
+        unknown = set(covariances) - set(self._correlated_index)
         if unknown:
             raise InvalidInputError(
                 f"covariances name groups that were not declared: {sorted(unknown)}"
             )
-        e = self._encoded
-        for key, k in self._correlated_index.items():
-            group = self._groups[k]
-            rows = group.rows
-            size = rows.size
-            if key in given:
-                covariance = np.asarray(given[key], dtype=np.float64)
-                if covariance.shape != (size, size) or not np.all(np.isfinite(covariance)):
-                    raise InvalidInputError(
-                        f"covariance of {list(key)} must be a finite ({size}, {size}) matrix"
-                    )
-                scale = np.abs(e.to_pu[rows])
-                covariance = covariance * np.outer(scale, scale)
-                variance[rows] = np.diag(covariance)
-            else:
-                covariance = np.diag(variance[rows])
-            self._group_covariance[k] = covariance
-            block = np.zeros((size, size))
-            keep = np.flatnonzero(active[rows])
-            if keep.size:
-                sub = covariance[np.ix_(keep, keep)]
-                try:
-                    np.linalg.cholesky(sub)
-                except np.linalg.LinAlgError:
-                    raise InvalidInputError(
-                        f"covariance of {list(key)} is not positive definite"
-                    ) from None
-                block[np.ix_(keep, keep)] = np.linalg.inv(sub)
-            weights[group.offset : group.offset + size * size] = block.ravel()
+        given = {}
+        for key, value in covariances.items():
+            group = self._correlated_index[key]
+            matrix = np.asarray(value, dtype=np.float64)
+            size = self._groups[group].rows.size
+            if matrix.shape != (size, size):
+                raise InvalidInputError(
+                    f"covariance of {list(key)} must be a finite ({size}, {size}) matrix"
+                )
+            given[group] = matrix
+        return None, given
 
     def _initial(
         self, initial: Initial, reference_angles: Mapping[str, float] | None

@@ -593,10 +593,8 @@ class MVLevel:
         self._primary = {_key(q): f"primary:{q.label}" for q in primary}
         slots: list[Measurement] = []
         groups: list[tuple[str, ...]] = []
-        self._station_ids: dict[str, tuple[str, ...]] = {}
         for transformer, bus in self._station_bus.items():
             ids = tuple(f"station:{q}:{transformer}" for q in ("v", "p", "q"))
-            self._station_ids[transformer] = ids
             groups.append(ids)
             slots += [Measurement(ids[0], "v", bus, 1.0, 1.0)]
             slots += [Measurement(ids[k], q, bus, 0.0, 1.0) for k, q in ((1, "p"), (2, "q"))]
@@ -607,6 +605,11 @@ class MVLevel:
             slots.append(Measurement(slot_id, quantity, element, 1.0, 1.0, side=side))
         self._groups = groups
         self._position = {m.id: i for i, m in enumerate(slots)}
+        self._stations = list(self._station_bus)
+        self._station_index = {(t, b): k for k, (t, b) in enumerate(self._station_bus.items())}
+        self._station_slots = np.array(
+            [[self._position[slot_id] for slot_id in ids] for ids in groups], dtype=np.intp
+        ).reshape(-1, 3)
         derived = [Quantity(q, bus) for bus in self._station_bus.values() for q in ("v", "va")]
         self.estimator = Estimator(
             area,
@@ -618,37 +621,49 @@ class MVLevel:
         )
         self.result: EstimationResult | None = None
 
-    def _fill_stations(
-        self, slots: _Slots, message: MVInput
-    ) -> dict[tuple[str, ...], NDArray[np.float64]]:
-        """LV outputs as correlated injections; pseudo-measurements for silent stations."""
-        covariances: dict[tuple[str, ...], NDArray[np.float64]] = {}
-        sign = np.array([1.0, -1.0, -1.0])
-        for lv in message.substations:
-            bus = self._station_bus.get(lv.transformer)
-            if bus is None or bus != lv.bus:
-                raise InvalidInputError(
-                    f"MV level: LV output of {lv.transformer!r} at {lv.bus!r} belongs to no "
-                    "station of this level"
-                )
-            ids = self._station_ids[lv.transformer]
-            if ids in covariances:
-                raise InvalidInputError(f"MV level: two LV outputs of {lv.transformer!r}")
-            covariance = np.asarray(lv.covariance, dtype=np.float64) * np.outer(sign, sign)
-            for slot_id, value, variance in zip(
-                ids, (lv.vm_pu, -lv.p_kw, -lv.q_kvar), np.diag(covariance), strict=True
-            ):
-                slots.put(self._position[slot_id], value, math.sqrt(max(variance, 0.0)))
-            covariances[ids] = covariance
-        for transformer, ids in self._station_ids.items():
-            if ids in covariances:
-                continue
+    def _fill_stations(self, slots: _Slots, message: MVInput) -> NDArray[np.float64]:
+        """LV outputs as correlated injections; pseudo-measurements for silent stations.
+
+        Returns the covariance of every station's group, stacked in declared order (any for a
+        silent station: its group is left out).
+        """
+        outputs = message.substations
+        try:
+            index = np.fromiter(
+                (self._station_index[(lv.transformer, lv.bus)] for lv in outputs),
+                np.intp,
+                len(outputs),
+            )
+        except KeyError as exc:
+            transformer, bus = exc.args[0]
+            raise InvalidInputError(
+                f"MV level: LV output of {transformer!r} at {bus!r} belongs to no station of "
+                "this level"
+            ) from None
+        if np.unique(index).size != index.size:
+            twice = self._stations[int(np.argmax(np.bincount(index)))]
+            raise InvalidInputError(f"MV level: two LV outputs of {twice!r}")
+        covariance = np.tile(np.eye(3), (len(self._stations), 1, 1))
+        if outputs:
+            values = np.array([(lv.vm_pu, lv.p_kw, lv.q_kvar) for lv in outputs])
+            sign = np.array([1.0, -1.0, -1.0])  # p, q into the transformer become injections
+            covariance[index] = np.array([lv.covariance for lv in outputs]) * np.outer(sign, sign)
+            slot = self._station_slots[index]
+            slots.values[slot] = values * sign
+            slots.std_devs[slot] = np.sqrt(
+                np.clip(np.diagonal(covariance[index], 0, 1, 2), 0, None)
+            )
+            slots.active[slot] = True
+        reported = np.zeros(len(self._stations), dtype=bool)
+        reported[index] = True
+        for station in np.flatnonzero(~reported).tolist():
+            transformer = self._stations[station]
             logger.info("MV level: no LV output of %r; pseudo-measurements instead", transformer)
             for quantity in ("p", "q"):
                 consumed = _consumption(self._station_loads[transformer], quantity, message.time)
                 sigma = float(self.pseudo.sigma(quantity, consumed))
                 slots.put(self._position[f"pseudo:{quantity}:{transformer}"], -consumed, sigma)
-        return covariances
+        return covariance
 
     def run(self, message: MVInput) -> MVOutput:
         """Estimate the MV grid from one message; keep the full result in :attr:`result`.

@@ -606,9 +606,14 @@ class Estimator {
   // Values and covariance J G^-1 J^T (row-major, size^2) of `derived` quantities at the
   // estimate, through one forward solve per quantity. False if the gain matrix is singular.
   bool derived(const Quantities& derived, double* values, double* covariance) {
-    check(derived);
+    if (!(derived.kind == derived_q_.kind && derived.node == derived_q_.node &&
+          derived.branch == derived_q_.branch && derived.end == derived_q_.end)) {
+      check(derived);
+      derived_rows_ = Rows(net_, derived, layout_);  // the same quantities every call: kept
+      derived_q_ = derived;
+    }
     if (!factor_at_estimate()) return false;
-    Rows rows(net_, derived, layout_);
+    Rows& rows = derived_rows_;
     rows.evaluate(net_, v_.data(), inv_vm_.data(), injected_.data(), settings_.min_current);
     prepare_deflation();
     const std::size_t k = derived.size();
@@ -1055,6 +1060,8 @@ class Estimator {
   std::vector<char> angle_measured_;
   Settings settings_;
   std::vector<int> in_use_;  // rows with a positive own weight in this solve
+  Quantities derived_q_;     // the derived quantities of the last call, and their rows
+  Rows derived_rows_;
 };
 
 }  // namespace gridedge::wls
