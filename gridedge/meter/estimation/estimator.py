@@ -167,22 +167,7 @@ class Estimator:
         self._node_of_bus = np.where(self._energised, net.node_of_bus, 0)
         self._previous: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
         self._observable: set[bytes] = set()
-        self._group_ids = list(self._correlated_index)
-        # Correlated groups batched by size: members, kernel rows, weight offsets, unit scale.
-        self._buckets: dict[int, tuple[NDArray, NDArray, NDArray, NDArray]] = {}
-        for size in sorted({group.rows.size for group in groups}):
-            members = np.array([k for k, g in enumerate(groups) if g.rows.size == size])
-            rows = np.array([groups[k].rows for k in members])
-            offsets = np.array([groups[k].offset for k in members])
-            to_pu = self._encoded.to_pu[rows]
-            self._buckets[size] = (members, rows, offsets, to_pu[:, :, None] * to_pu[:, None, :])
-        self._bucket_of_group = {
-            int(g): (size, j) for size, b in self._buckets.items() for j, g in enumerate(b[0])
-        }
-        self._bucket_covariance: dict[int, NDArray[np.float64]] = {}
-        self._group_of_row = np.full(len(order), -1, dtype=np.intp)
-        for k, group in enumerate(groups):
-            self._group_of_row[group.rows] = k
+        self._prepare_groups()
         self._last_variance: tuple[NDArray[np.float64], NDArray[np.bool_]] | None = None
         logger.debug(
             "estimator for %r: %d nodes, %d states, %d measurements (%d zero injections)",
@@ -209,6 +194,26 @@ class Estimator:
     def memory_bytes(self) -> int:
         """Bytes the kernel holds for this estimator (native backend; the twin reports less)."""
         return int(self._solver.memory_bytes)
+
+    def _prepare_groups(self) -> None:
+        """Index the correlated groups, batched by size for the weight computation."""
+        groups = self._groups
+        self._group_ids = list(self._correlated_index)
+        # Per size: members, kernel rows, weight offsets, unit scale of the covariance.
+        self._buckets: dict[int, tuple[NDArray, NDArray, NDArray, NDArray]] = {}
+        for size in sorted({group.rows.size for group in groups}):
+            members = np.array([k for k, g in enumerate(groups) if g.rows.size == size])
+            rows = np.array([groups[k].rows for k in members])
+            offsets = np.array([groups[k].offset for k in members])
+            to_pu = self._encoded.to_pu[rows]
+            self._buckets[size] = (members, rows, offsets, to_pu[:, :, None] * to_pu[:, None, :])
+        self._bucket_of_group = {
+            int(g): (size, j) for size, b in self._buckets.items() for j, g in enumerate(b[0])
+        }
+        self._bucket_covariance: dict[int, NDArray[np.float64]] = {}
+        self._group_of_row = np.full(self._order.size, -1, dtype=np.intp)
+        for k, group in enumerate(groups):
+            self._group_of_row[group.rows] = k
 
     def _build_solver(self, module: object, group_ptr: NDArray[np.int64]) -> object:
         net = self.network
