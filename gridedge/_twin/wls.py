@@ -3,8 +3,11 @@
 The measurement functions and their Jacobian are built as scipy sparse matrices, the gain
 matrix as ``H^T W H`` and factorised by SuperLU in symmetric mode (diagonal pivots, a
 fill-reducing order), after a symmetric scaling to unit diagonal so that a pivot is compared
-with its own diagonal as the compiled kernel does. Singular gain matrices are analysed with a
-dense eigen-decomposition: this twin is the reference and the baseline, not the fast path.
+with its own diagonal as the compiled kernel does. Its solves are refined once against the
+unfactored gain (the compiled kernel corrects each island's voltage level instead; both reach
+the same estimate), and its covariances are deflated along each island's voltage level as the
+kernel's are. Singular gain matrices are analysed with a dense eigen-decomposition: this twin
+is the reference and the baseline, not the fast path.
 """
 
 import math
