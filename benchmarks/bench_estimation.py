@@ -29,17 +29,26 @@ from peers import (
     lv_grid,
     pandapower_estimate,
     pgm_estimate,
-    pgm_model,
+    pgm_sensor_update,
     radial_grid,
     to_pandapower,
+    to_pgm,
 )
 
 pytest.importorskip("power_grid_model")
 pytest.importorskip("pandapower")
 
 
-def pgm(model):
-    return pgm_estimate(model, "iterative_linear", tolerance=1e-8)
+def pgm(model, update=None):
+    return pgm_estimate(model, "iterative_linear", tolerance=1e-8, update=update)
+
+
+def pgm_case(grid, measurements):
+    """power-grid-model's model of `grid` and an update carrying new values of its sensors."""
+    from power_grid_model import PowerGridModel
+
+    data = to_pgm(grid, measurements)
+    return PowerGridModel(data, system_frequency=grid.frequency_hz), pgm_sensor_update(data)
 
 
 # --- LV level on a 100-bus LV grid -------------------------------------------------------
@@ -76,7 +85,7 @@ class LV:
         self.message = LVInput("T", 0.0, nodes, tuple(self.measurements[-3:]))
         self.level = LVLevel(grid, "T")
         self.twin = LVLevel(grid, "T", backend="python")
-        self.pgm = pgm_model(grid, self.measurements)
+        self.pgm, self.pgm_update = pgm_case(grid, self.measurements)
         self.pandapower = to_pandapower(grid)
         add_pandapower_measurements(self.pandapower, grid, self.measurements)
         lv_bus = self.pandapower.bus.index[self.pandapower.bus.name == "LV"].tolist()
@@ -106,7 +115,13 @@ def test_lv100_level_numpy_twin(benchmark, lv) -> None:
 
 
 def test_lv100_pgm_peer(benchmark, lv) -> None:
+    """Sensor values fixed in the model (power-grid-model's best case)."""
     benchmark(pgm, lv.pgm)
+
+
+def test_lv100_pgm_peer_new_values(benchmark, lv) -> None:
+    """New sensor values taken in first, as every minute's readings need."""
+    benchmark(pgm, lv.pgm, lv.pgm_update)
 
 
 def test_lv100_pandapower_peer(benchmark, lv) -> None:
@@ -130,6 +145,10 @@ class MV:
         scenario = study.scenario(np.random.default_rng(3))
         outputs = tuple(study.lv[t].run(study.lv_input(t, scenario)) for t in study.stations)
         self.message = MVInput(0.0, outputs, scenario.primary)
+        # The LV outputs' covariances as the MV level's correlated groups (v, and p, q as
+        # injections), in its station order.
+        sign = np.array([1.0, -1.0, -1.0])
+        self.covariances = np.array([out.covariance for out in outputs]) * np.outer(sign, sign)
         grid = study.grid
         self.level = study.mv
         self.twin = MVLevel(grid, study.stations, backend="python")
@@ -144,7 +163,7 @@ class MV:
                 Measurement(f"{out.transformer}:p", "p", out.bus, -out.p_kw, float(std[1])),
                 Measurement(f"{out.transformer}:q", "q", out.bus, -out.q_kvar, float(std[2])),
             ]
-        self.pgm = pgm_model(area, self.measurements)
+        self.pgm, self.pgm_update = pgm_case(area, self.measurements)
         self.pandapower = to_pandapower(area)
         add_pandapower_measurements(self.pandapower, area, self.measurements)
         names = self.pandapower.bus.name
@@ -165,8 +184,25 @@ def test_turin_mv_level_numpy_twin(benchmark, mv) -> None:
     benchmark.pedantic(mv.twin.run, args=(mv.message,), rounds=20, warmup_rounds=1)
 
 
+def test_turin_mv_estimate_only_ours(benchmark, mv) -> None:
+    """The estimator alone, values and covariances already in arrays."""
+    mv.level.run(mv.message)
+    result = mv.level.result
+    benchmark(
+        mv.level.estimator.estimate,
+        result.values,
+        result.std_devs,
+        covariances=mv.covariances,
+        active=result.active,
+    )
+
+
 def test_turin_mv_pgm_peer(benchmark, mv) -> None:
     benchmark(pgm, mv.pgm)
+
+
+def test_turin_mv_pgm_peer_new_values(benchmark, mv) -> None:
+    benchmark(pgm, mv.pgm, mv.pgm_update)
 
 
 def test_turin_mv_pandapower_peer(benchmark, mv) -> None:
@@ -191,7 +227,8 @@ def radial_case(n_bus: int) -> tuple[Estimator, object, list[Measurement]]:
 @pytest.fixture(scope="module")
 def radial_10k():
     grid, estimator, measurements = radial_case(10_000)
-    return estimator, pgm_model(grid, measurements), Estimator(grid, measurements, backend="python")
+    twin = Estimator(grid, measurements, backend="python")
+    return estimator, pgm_case(grid, measurements)[0], twin
 
 
 def test_radial_10k_ours(benchmark, radial_10k) -> None:

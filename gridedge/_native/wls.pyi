@@ -21,10 +21,10 @@ class Solver:
     def solve(
         self,
         values: ArrayLike,
-        weights: ArrayLike,
+        covariance: ArrayLike,
+        active: ArrayLike,
         vm: ArrayLike,
         va: ArrayLike,
-        *,
         tolerance: float,
         tolerance_sd: float,
         max_iterations: int,

@@ -23,7 +23,7 @@ from gridedge.errors import ConvergenceError, InvalidInputError
 
 I_ANGLE = 7
 """Largest kind code (the codes are those of the compiled kernel)."""
-CONVERGED, UNOBSERVABLE, NOT_CONVERGED, DIVERGED, SINGULAR = range(5)
+CONVERGED, UNOBSERVABLE, NOT_CONVERGED, DIVERGED, SINGULAR, BAD_COVARIANCE = range(6)
 
 Report = tuple[int, int, float, int, float]
 
@@ -254,10 +254,10 @@ class Solver:
     def solve(
         self,
         values: ArrayLike,
-        weights: ArrayLike,
+        covariance: ArrayLike,
+        active: ArrayLike,
         vm: ArrayLike,
         va: ArrayLike,
-        *,
         tolerance: float,
         tolerance_sd: float,
         max_iterations: int,
@@ -268,19 +268,36 @@ class Solver:
     ) -> Report:
         m = self.n_measurement
         z = np.asarray(values, dtype=np.float64)
-        w = np.asarray(weights, dtype=np.float64)
-        if z.shape != (m,) or w.shape != (self.weight_size,):
+        c = np.asarray(covariance, dtype=np.float64)
+        used = np.asarray(active, dtype=bool)
+        if z.shape != (m,) or c.shape != (self.weight_size,) or used.shape != (m,):
             raise InvalidInputError(
-                f"values must have shape ({m},) and weights ({self.weight_size},)"
+                f"values and active must have shape ({m},) and covariance ({self.weight_size},)"
             )
         if not tolerance > 0 or max_iterations <= 0:
             raise InvalidInputError("tolerance and max_iterations must be positive")
+        weights, bad = self._weigh(c, used)
+        if bad >= 0:
+            return BAD_COVARIANCE, 0, 0.0, bad, 0.0
         self.vm = np.array(vm, dtype=np.float64)
         self.va = np.array(va, dtype=np.float64)
         self._z = z
-        self._weights = sp.csr_matrix((w, (self._weight_rows, self._weight_cols)), shape=(m, m))
+        self._weights = weights
         self._settings = {"pivot_tolerance": pivot_tolerance, "min_current": min_current}
         self._factor = None
+        return self._iterate(
+            tolerance, tolerance_sd, max_iterations, max_magnitude, check_observability
+        )
+
+    def _iterate(
+        self,
+        tolerance: float,
+        tolerance_sd: float,
+        max_iterations: int,
+        max_magnitude: float,
+        check_observability: bool,
+    ) -> Report:
+        """Gauss-Newton from the state in ``vm``, ``va`` with the weights set by solve()."""
         step, worst = 0.0, -1
         last_step = last_step_sd = 1.0
         for iteration in range(max_iterations):
@@ -321,6 +338,46 @@ class Solver:
                 objective = float(residual @ (self._weights @ residual))
                 return CONVERGED, iteration + 1, step, node, objective
         return NOT_CONVERGED, max_iterations, step, int(self.state_node[worst]), 0.0
+
+    def _weigh(
+        self, covariance: NDArray[np.float64], active: NDArray[np.bool_]
+    ) -> tuple[sp.csr_matrix | None, int]:
+        """Weight matrix: each group's covariance block inverted over its members in use.
+
+        Returns the weights and -1, or None and the first group whose block (over its members
+        in use) is not finite and positive definite.
+        """
+        m = self.n_measurement
+        first, sizes = self._groups[:-1], np.diff(self._groups)
+        offsets = np.concatenate([[0], np.cumsum(sizes**2)[:-1]])
+        weights = np.zeros(self.weight_size)
+        single = sizes == 1
+        variance = covariance[offsets[single]]
+        used = active[first[single]]
+        bad = used & ~((variance > 0) & np.isfinite(variance))
+        weights[offsets[single]] = np.where(used, 1.0 / np.where(used, variance, 1.0), 0.0)
+        problems = list(np.flatnonzero(single)[bad][:1])
+        for g in np.flatnonzero(~single).tolist():
+            size, offset = int(sizes[g]), int(offsets[g])
+            block = covariance[offset : offset + size * size].reshape(size, size)
+            members = np.flatnonzero(active[first[g] : first[g] + size])
+            if members.size == 0:
+                continue
+            sub = block[np.ix_(members, members)]
+            try:
+                if not np.all(np.isfinite(sub)):
+                    raise la.LinAlgError("not finite")
+                factor = la.cho_factor(sub, lower=True)
+            except la.LinAlgError:
+                problems.append(g)
+                break
+            inverse = np.zeros((size, size))
+            inverse[np.ix_(members, members)] = la.cho_solve(factor, np.eye(members.size))
+            weights[offset : offset + size * size] = inverse.ravel()
+        if problems:
+            return None, int(min(problems))
+        matrix = sp.csr_matrix((weights, (self._weight_rows, self._weight_cols)), shape=(m, m))
+        return matrix, -1
 
     def estimates(self) -> NDArray[np.float64]:
         return self._h.copy()

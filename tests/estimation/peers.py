@@ -371,12 +371,37 @@ def pgm_model(grid: Grid, measurements: Sequence[Measurement]) -> Any:
     return PowerGridModel(to_pgm(grid, measurements), system_frequency=grid.frequency_hz)
 
 
+def pgm_sensor_update(data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """An update dataset of power-grid-model carrying new values of every sensor in `data`
+    (input data from :func:`to_pgm`): what a new set of readings costs it to take in."""
+    from power_grid_model import ComponentType, DatasetType, initialize_array
+
+    fields = {
+        ComponentType.sym_voltage_sensor: ("u_measured", "u_sigma"),
+        ComponentType.sym_power_sensor: ("p_measured", "q_measured", "p_sigma", "q_sigma"),
+    }
+    update = {}
+    for component, names in fields.items():
+        given = data[component]
+        array = initialize_array(DatasetType.update, component, len(given))
+        for name in ("id", *names):
+            array[name] = given[name]
+        update[component] = array
+    return update
+
+
 def pgm_estimate(
-    model: Any, method: str = "iterative_linear", tolerance: float = 1e-8
+    model: Any,
+    method: str = "iterative_linear",
+    tolerance: float = 1e-8,
+    update: dict[str, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """Node voltages (complex p.u., node order) estimated by power-grid-model."""
+    """Node voltages (complex p.u., node order) estimated by power-grid-model, after taking
+    in new sensor values from `update` (:func:`pgm_sensor_update`) if given."""
     from power_grid_model import CalculationMethod, ComponentType
 
+    if update is not None:
+        model.update(update_data=update)
     result = model.calculate_state_estimation(
         symmetric=True,
         error_tolerance=tolerance,

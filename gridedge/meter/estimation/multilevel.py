@@ -20,8 +20,10 @@ degrees, powers kW and kvar. Readings count consumption as meters do (import pos
 powers passed upward flow from the MV bus into the transformer.
 """
 
+import itertools
 import logging
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -328,8 +330,8 @@ class _Slots:
         self.active[index] = True
 
 
-def _bus_voltages(result: EstimationResult) -> Voltages:
-    return Voltages(result.bus_ids, tuple(result.vm_pu.tolist()), tuple(result.va_deg.tolist()))
+def _bus_voltages(result: EstimationResult, va_deg: NDArray[np.float64]) -> Voltages:
+    return Voltages(result.bus_ids, tuple(result.vm_pu.tolist()), tuple(va_deg.tolist()))
 
 
 def _key(m: Measurement | Quantity) -> tuple[str, str, str | None]:
@@ -366,8 +368,6 @@ class LVLevel:
     voltage (``slack:v``). Buses without load are zero injections.
     """
 
-    _NODE_SLOTS = (("node", "v"), ("node", "p"), ("node", "q"), ("pseudo", "p"), ("pseudo", "q"))
-
     def __init__(
         self,
         grid: Grid,
@@ -384,16 +384,18 @@ class LVLevel:
         self._loads: dict[str, list[Load]] = {}
         for load in area.loads:
             self._loads.setdefault(load.bus, []).append(load)
-        slots: list[Measurement] = []
-        for load_bus in self._loads:
-            for quantity in ("v", "p", "q"):
-                slots.append(
-                    Measurement(f"node:{quantity}:{load_bus}", quantity, load_bus, 1.0, 1.0)
-                )
-            for quantity in ("p", "q"):
-                slots.append(
-                    Measurement(f"pseudo:{quantity}:{load_bus}", quantity, load_bus, 0.0, 1.0)
-                )
+        # Slots: node v, p, q of every customer bus (3 per bus, in customer order), then their
+        # pseudo p, q (2 per bus), then the substation meter's and the slack's.
+        slots = [
+            Measurement(f"node:{quantity}:{load_bus}", quantity, load_bus, 1.0, 1.0)
+            for load_bus in self._loads
+            for quantity in ("v", "p", "q")
+        ]
+        slots += [
+            Measurement(f"pseudo:{quantity}:{load_bus}", quantity, load_bus, 0.0, 1.0)
+            for load_bus in self._loads
+            for quantity in ("p", "q")
+        ]
         self._substation = {
             ("v", bus, None): "substation:v",
             ("p", transformer, bus): "substation:p",
@@ -404,15 +406,7 @@ class LVLevel:
             slots.append(Measurement(slot_id, quantity, element, 1.0, 1.0, side=side))
         slots.append(Measurement("slack:v", "v", bus, 1.0, 1.0))
         self._position = {m.id: i for i, m in enumerate(slots)}
-        # Per customer bus: slots of its v, p, q and of its pseudo p, q.
         self._node_row = {bus: row for row, bus in enumerate(self._loads)}
-        self._node_slot_array = np.array(
-            [
-                [self._position[f"{kind}:{q}:{bus}"] for kind, q in self._NODE_SLOTS]
-                for bus in self._loads
-            ],
-            dtype=np.intp,
-        ).reshape(-1, len(self._NODE_SLOTS))
         self._derived = (
             Quantity("v", bus),
             Quantity("p", transformer, bus),
@@ -425,38 +419,39 @@ class LVLevel:
         """Buses of the area with customers (loads), whose concentrators report."""
         self.result: EstimationResult | None = None
 
+    _NODE_FIELDS = operator.attrgetter("v", "v_std", "p", "p_std", "q", "q_std")
+
     def _fill_nodes(self, slots: "_Slots", message: LVInput) -> None:
         """Node estimates as injections; pseudo-measurements where a node has none."""
         nodes = message.nodes
         try:
-            rows = np.fromiter((self._node_row[n.bus] for n in nodes), np.intp, len(nodes))
+            rows = [self._node_row[n.bus] for n in nodes]
         except KeyError as exc:
             raise InvalidInputError(
                 f"LV level of {self.transformer!r}: bus {exc.args[0]!r} is no customer bus "
                 "of its area"
             ) from None
-        if np.unique(rows).size != rows.size:
-            counts = np.bincount(rows)
-            twice = self.customer_buses[int(np.argmax(counts))]
+        if len(set(rows)) != len(rows):
+            twice = self.customer_buses[max(set(rows), key=rows.count)]
             raise InvalidInputError(f"LV level: two estimates of bus {twice!r}")
-        # (v, v_std, p, p_std, q, q_std) per node; None becomes NaN.
-        data = np.array([(n.v, n.v_std, n.p, n.p_std, n.q, n.q_std) for n in nodes], dtype=float)
-        data = data.reshape(len(nodes), 6)
-        slot = self._node_slot_array[rows]
-        for column, sign in ((0, 1.0), (1, -1.0), (2, -1.0)):  # v, and p, q as injections
-            value, std_dev = data[:, 2 * column], data[:, 2 * column + 1]
-            present = np.isfinite(value) & np.isfinite(std_dev)
-            target = slot[present, column]
-            slots.values[target] = sign * value[present]
-            slots.std_devs[target] = std_dev[present]
-            slots.active[target] = True
-        for column, quantity in ((1, "p"), (2, "q")):
-            missing = np.flatnonzero(~slots.active[self._node_slot_array[:, column]])
-            for row in missing.tolist():
-                bus = self.customer_buses[row]
-                consumed = _consumption(self._loads[bus], quantity, message.time)
-                sigma = float(self.pseudo.sigma(quantity, consumed))
-                slots.put(int(self._node_slot_array[row, column + 2]), -consumed, sigma)
+        # (v, v_std, p, p_std, q, q_std) per customer bus; None (and a bus not reporting) NaN.
+        data = np.full((len(self._node_row), 3, 2), np.nan)
+        data[rows] = np.fromiter(
+            itertools.chain.from_iterable(map(self._NODE_FIELDS, nodes)), float, 6 * len(nodes)
+        ).reshape(-1, 3, 2)
+        value, std_dev = data[:, :, 0], data[:, :, 1]
+        value[:, 1:] *= -1.0  # p, q consumed become injections
+        present = np.isfinite(value) & np.isfinite(std_dev)
+        n = present.size
+        slots.values[:n] = np.where(present, value, 0.0).ravel()
+        slots.std_devs[:n] = np.where(present, std_dev, 1.0).ravel()
+        slots.active[:n] = present.ravel()
+        for row, column in zip(*np.nonzero(~present[:, 1:]), strict=True):
+            quantity = "pq"[column]
+            bus = self.customer_buses[row]
+            consumed = _consumption(self._loads[bus], quantity, message.time)
+            sigma = float(self.pseudo.sigma(quantity, consumed))
+            slots.put(n + 2 * int(row) + int(column), -consumed, sigma)
 
     def run(self, message: LVInput) -> LVOutput:
         """Estimate the LV grid from one message; keep the full result in :attr:`result`.
@@ -499,7 +494,7 @@ class LVLevel:
         )
         self.result = result
         derived = self.estimator.derived_of(result)
-        vm, p_kw, q_kvar = (float(x) for x in derived.values)
+        vm, p_kw, q_kvar = derived.values.tolist()
         return LVOutput(
             transformer=self.transformer,
             bus=self.bus,
@@ -507,8 +502,8 @@ class LVLevel:
             vm_pu=vm,
             p_kw=p_kw,
             q_kvar=q_kvar,
-            covariance=tuple(tuple(float(c) for c in row) for row in derived.covariance),  # type: ignore[misc]
-            voltages=_bus_voltages(result),
+            covariance=tuple(map(tuple, derived.covariance.tolist())),
+            voltages=_bus_voltages(result, result.va_deg),
             removed=result.removed,
             suspects=result.suspects,
             bad_data_detected=result.bad_data_detected,
@@ -603,14 +598,18 @@ class MVLevel:
             ]
         for (quantity, element, side), slot_id in self._primary.items():
             slots.append(Measurement(slot_id, quantity, element, 1.0, 1.0, side=side))
-        self._groups = groups
         self._position = {m.id: i for i, m in enumerate(slots)}
         self._stations = list(self._station_bus)
         self._station_index = {(t, b): k for k, (t, b) in enumerate(self._station_bus.items())}
         self._station_slots = np.array(
             [[self._position[slot_id] for slot_id in ids] for ids in groups], dtype=np.intp
         ).reshape(-1, 3)
-        derived = [Quantity(q, bus) for bus in self._station_bus.values() for q in ("v", "va")]
+        # Rows of the stations' MV buses in the bus arrays (their angles for the slack).
+        self._station_rows = np.array(
+            [area.bus_ids.index(bus) for bus in self._station_bus.values()], dtype=np.intp
+        )
+        self._identity = np.broadcast_to(np.eye(3), (len(groups), 3, 3)).copy()
+        derived = [Quantity("v", bus) for bus in self._station_bus.values()]
         self.estimator = Estimator(
             area,
             slots,
@@ -621,6 +620,10 @@ class MVLevel:
         )
         self.result: EstimationResult | None = None
 
+    _SIGN = np.array([1.0, -1.0, -1.0])
+    """Station quantities (v, p, q into the transformer) to the level's (v and injections)."""
+    _SIGN_OUTER = np.outer(_SIGN, _SIGN)
+
     def _fill_stations(self, slots: _Slots, message: MVInput) -> NDArray[np.float64]:
         """LV outputs as correlated injections; pseudo-measurements for silent stations.
 
@@ -629,34 +632,36 @@ class MVLevel:
         """
         outputs = message.substations
         try:
-            index = np.fromiter(
-                (self._station_index[(lv.transformer, lv.bus)] for lv in outputs),
-                np.intp,
-                len(outputs),
-            )
+            index = [self._station_index[(lv.transformer, lv.bus)] for lv in outputs]
         except KeyError as exc:
             transformer, bus = exc.args[0]
             raise InvalidInputError(
                 f"MV level: LV output of {transformer!r} at {bus!r} belongs to no station of "
                 "this level"
             ) from None
-        if np.unique(index).size != index.size:
-            twice = self._stations[int(np.argmax(np.bincount(index)))]
+        reported = set(index)
+        if len(reported) != len(index):
+            twice = self._stations[max(reported, key=index.count)]
             raise InvalidInputError(f"MV level: two LV outputs of {twice!r}")
-        covariance = np.tile(np.eye(3), (len(self._stations), 1, 1))
+        covariance = self._identity.copy()
         if outputs:
             values = np.array([(lv.vm_pu, lv.p_kw, lv.q_kvar) for lv in outputs])
-            sign = np.array([1.0, -1.0, -1.0])  # p, q into the transformer become injections
-            covariance[index] = np.array([lv.covariance for lv in outputs]) * np.outer(sign, sign)
-            slot = self._station_slots[index]
-            slots.values[slot] = values * sign
-            slots.std_devs[slot] = np.sqrt(
-                np.clip(np.diagonal(covariance[index], 0, 1, 2), 0, None)
-            )
+            given = np.fromiter(
+                itertools.chain.from_iterable(
+                    itertools.chain.from_iterable(lv.covariance for lv in outputs)
+                ),
+                float,
+                9 * len(outputs),
+            ).reshape(-1, 3, 3)
+            given *= self._SIGN_OUTER
+            covariance[index] = given
+            slot = self._station_slots[index].ravel()
+            slots.values[slot] = (values * self._SIGN).ravel()
+            slots.std_devs[slot] = np.sqrt(np.abs(given.reshape(-1, 9)[:, ::4])).ravel()
             slots.active[slot] = True
-        reported = np.zeros(len(self._stations), dtype=bool)
-        reported[index] = True
-        for station in np.flatnonzero(~reported).tolist():
+        for station in range(len(self._stations)):
+            if station in reported:
+                continue
             transformer = self._stations[station]
             logger.info("MV level: no LV output of %r; pseudo-measurements instead", transformer)
             for quantity in ("p", "q"):
@@ -691,20 +696,19 @@ class MVLevel:
         )
         self.result = result
         derived = self.estimator.derived_of(result)
-        slack = []
-        for k, bus in enumerate(self._station_bus.values()):
-            slack.append(
-                SlackVoltage(
-                    bus=bus,
-                    vm_pu=float(derived.values[2 * k]),
-                    va_deg=float(derived.values[2 * k + 1]),
-                    vm_std_pu=float(math.sqrt(max(derived.covariance[2 * k, 2 * k], 0.0))),
-                )
+        variance = np.diagonal(derived.covariance).clip(0.0).tolist()
+        va_deg = result.va_deg
+        angles = va_deg[self._station_rows].tolist()
+        slack = tuple(
+            SlackVoltage(bus, vm, va, math.sqrt(var))
+            for bus, vm, va, var in zip(
+                self._station_bus.values(), derived.values.tolist(), angles, variance, strict=True
             )
+        )
         return MVOutput(
             time=message.time,
-            voltages=_bus_voltages(result),
-            slack=tuple(slack),
+            voltages=_bus_voltages(result, va_deg),
+            slack=slack,
             removed=result.removed,
             suspects=result.suspects,
             bad_data_detected=result.bad_data_detected,

@@ -50,13 +50,15 @@ constexpr double kNullComponent = 1e-6;
 
 // kUnobservable: the gain matrix with unit-norm rows has a zero pivot at the start (the
 // measurements do not determine some states, whatever their weights); kSingular: the weighted
-// gain matrix broke down (a pivot not positive) at a later point.
+// gain matrix broke down (a pivot not positive) at a later point; kBadCovariance: a group's
+// covariance (over its measurements in use) is not finite and positive definite.
 enum Status : int {
   kConverged = 0,
   kUnobservable = 1,
   kNotConverged = 2,
   kDiverged = 3,
   kSingular = 4,
+  kBadCovariance = 5,
 };
 
 // The positive-sequence network.
@@ -96,8 +98,46 @@ struct Report {
   double step = 0.0;     // last max |dx|
   double step_sd = 0.0;  // last sqrt(dx^T G dx): the step in standard deviations of the estimate
   int state = -1;        // scalar state the status refers to (largest step, bad magnitude), or -1
+  int group = -1;        // for kBadCovariance: the group
   double objective = 0.0;
 };
+
+// Inverts the symmetric positive definite n x n matrix `a` (row-major) in place through its
+// Cholesky factor, using `work` (n * n). False, leaving `a` undefined, if it is not finite and
+// positive definite.
+inline bool invert_spd(double* a, int n, std::vector<double>& work) {
+  work.assign(static_cast<std::size_t>(n) * n, 0.0);
+  double* l = work.data();  // lower triangle: L, then L^-1
+  for (int j = 0; j < n; ++j) {
+    for (int i = j; i < n; ++i) {
+      double sum = a[i * n + j];
+      for (int k = 0; k < j; ++k) sum -= l[i * n + k] * l[j * n + k];
+      if (i == j) {
+        if (!(sum > 0.0) || !std::isfinite(sum)) return false;
+        l[j * n + j] = std::sqrt(sum);
+      } else {
+        l[i * n + j] = sum / l[j * n + j];
+      }
+    }
+  }
+  for (int j = 0; j < n; ++j) {
+    l[j * n + j] = 1.0 / l[j * n + j];
+    for (int i = j + 1; i < n; ++i) {
+      double sum = 0.0;
+      for (int k = j; k < i; ++k) sum -= l[i * n + k] * l[k * n + j];
+      l[i * n + j] = sum / l[i * n + i];
+    }
+  }
+  for (int i = 0; i < n; ++i) {  // A^-1 = L^-T L^-1
+    for (int j = 0; j <= i; ++j) {
+      double sum = 0.0;
+      for (int k = i; k < n; ++k) sum += l[k * n + i] * l[k * n + j];
+      a[i * n + j] = sum;
+      a[j * n + i] = sum;
+    }
+  }
+  return true;
+}
 
 // Where each node's pair (angle, magnitude) sits: block position[node], scalar states
 // 2 position (angle) and 2 position + 1 (magnitude).
@@ -427,7 +467,9 @@ class Estimator {
   }
 
   // Gauss-Newton from (vm, va) (per node, p.u. and rad; fixed angles stay). `z` holds the
-  // measured values (p.u., rad) and `w` the weight blocks. With `check_observability`, the
+  // measured values (p.u., rad), `covariance` the covariance blocks (each group's, row-major,
+  // p.u.^2) and `active` which measurements are in use; the weights are the inverses of the
+  // blocks restricted to the members in use. With `check_observability`, the
   // first step is preceded by the observability test (kUnobservable when it fails). On return
   // the estimate is in voltage_magnitude() / voltage_angle() and, with kConverged, h(x) at it
   // in estimates().
@@ -438,10 +480,15 @@ class Estimator {
   // direction (sqrt(dx^T G dx) bounds |u^T dx| / sd(u^T x) for every u); the second keeps
   // badly conditioned directions (the voltage level of a large grid) from demanding precision
   // far below their uncertainty.
-  Report solve(const double* z, const double* w, const double* vm, const double* va,
-               const Settings& settings, bool check_observability) {
+  Report solve(const double* z, const double* covariance, const bool* active, const double* vm,
+               const double* va, const Settings& settings, bool check_observability) {
+    Report report;
+    report.group = weigh(covariance, active);
+    if (report.group >= 0) {
+      report.status = kBadCovariance;
+      return report;
+    }
     std::copy(z, z + z_.size(), z_.begin());
-    std::copy(w, w + w_.size(), w_.begin());
     std::copy(vm, vm + vm_.size(), vm_.begin());
     std::copy(va, va + va_.size(), va_.begin());
     settings_ = settings;
@@ -456,7 +503,6 @@ class Estimator {
     std::fill(drive_.begin(), drive_.end(), 0.0);
     std::fill(level_rows_.begin(), level_rows_.end(), 0.0);
     std::fill(weighted_level_.begin(), weighted_level_.end(), 0.0);
-    Report report;
     double last_step = 1.0;
     double last_step_sd = 1.0;
     for (int iteration = 0; iteration < settings.max_iterations; ++iteration) {
@@ -706,6 +752,45 @@ class Estimator {
     level_step_.assign(islands, 0.0);
     level_gy_.assign(islands, 0.0);
     level_y_.assign(2 * static_cast<std::size_t>(n), 0.0);
+  }
+
+  // The weight blocks w_ from the covariance blocks: each group's inverse over its members in
+  // use, zero for the others. Returns the first group whose block is not finite and positive
+  // definite, or -1.
+  int weigh(const double* covariance, const bool* active) {
+    const std::size_t n_group = group_ptr_.size() - 1;
+    for (std::size_t g = 0; g < n_group; ++g) {
+      const int first = group_ptr_[g];
+      const int size = group_ptr_[g + 1] - first;
+      const double* c = covariance + weight_ptr_[g];
+      double* w = w_.data() + weight_ptr_[g];
+      if (size == 1) {
+        const double variance = c[0];
+        if (!active[first]) {
+          w[0] = 0.0;
+        } else if (variance > 0.0 && std::isfinite(variance)) {
+          w[0] = 1.0 / variance;
+        } else {
+          return static_cast<int>(g);
+        }
+        continue;
+      }
+      members_.clear();
+      for (int a = 0; a < size; ++a) {
+        if (active[first + a]) members_.push_back(a);
+      }
+      std::fill(w, w + size * size, 0.0);
+      const int used = static_cast<int>(members_.size());
+      block_.resize(static_cast<std::size_t>(used) * used);
+      for (int i = 0; i < used; ++i) {
+        for (int k = 0; k < used; ++k) block_[i * used + k] = c[members_[i] * size + members_[k]];
+      }
+      if (!invert_spd(block_.data(), used, work_)) return static_cast<int>(g);
+      for (int i = 0; i < used; ++i) {
+        for (int k = 0; k < used; ++k) w[members_[i] * size + members_[k]] = block_[i * used + k];
+      }
+    }
+    return -1;
   }
 
   // For each row, the block slots of its entry pairs (i >= k, in row order), shared by
@@ -1060,6 +1145,8 @@ class Estimator {
   std::vector<char> angle_measured_;
   Settings settings_;
   std::vector<int> in_use_;  // rows with a positive own weight in this solve
+  std::vector<int> members_;  // weigh(): a group's members in use, their block, scratch
+  std::vector<double> block_, work_;
   Quantities derived_q_;     // the derived quantities of the last call, and their rows
   Rows derived_rows_;
 };
