@@ -46,8 +46,14 @@ cpp_extensions = [
         "gridedge._native.wls",
         ["gridedge/_native/wls.cpp"],
         include_dirs=["gridedge/_native/include"],
+        depends=[
+            "gridedge/_native/include/gridedge/sparse_ldl.hpp",
+            "gridedge/_native/include/gridedge/wls_estimator.hpp",
+        ],
         cxx_std=17,
-        extra_compile_args=OPTIMISE,
+        # Plain complex products and quotients: our values are finite, and the C99 checks for
+        # infinities cost a third of the measurement-function evaluation.
+        extra_compile_args=[*OPTIMISE, "-fcx-limited-range"],
     ),
 ]
 
