@@ -107,11 +107,10 @@ class Solver {
 
   std::tuple<int, int, double, int, double> solve(const Reals& values, const Reals& covariance,
                                                   const Bools& active, const Reals& vm,
-                                                  const Reals& va,
-                                                  double tolerance, double tolerance_sd,
-                                                  int max_iterations, double pivot_tolerance,
-                                                  double min_current, double max_magnitude,
-                                                  bool check_observability) {
+                                                  const Reals& va, double tolerance,
+                                                  double tolerance_sd, int max_iterations,
+                                                  double pivot_tolerance, double min_current,
+                                                  double max_magnitude, bool check_observability) {
     auto& e = *estimator_;
     const double* z = reals_of(values, e.n_measurement(), "values");
     const double* c = reals_of(covariance, e.weight_size(), "covariance");

@@ -1144,10 +1144,10 @@ class Estimator {
   std::vector<complex> v_, injected_;
   std::vector<char> angle_measured_;
   Settings settings_;
-  std::vector<int> in_use_;  // rows with a positive own weight in this solve
+  std::vector<int> in_use_;   // rows with a positive own weight in this solve
   std::vector<int> members_;  // weigh(): a group's members in use, their block, scratch
   std::vector<double> block_, work_;
-  Quantities derived_q_;     // the derived quantities of the last call, and their rows
+  Quantities derived_q_;  // the derived quantities of the last call, and their rows
   Rows derived_rows_;
 };
 
