@@ -63,6 +63,7 @@ def cases():
     }
 
 
+@pytest.mark.kernels
 @pytest.mark.parametrize("case", ["turin-every-kind", "ieee33-meshed", "merged-open-ended"])
 def test_native_matches_twin(case) -> None:
     grid, measurements, _ = cases()[case]
@@ -105,6 +106,7 @@ def test_estimate_recovers_the_power_flow_from_exact_measurements() -> None:
     assert not result.bad_data_detected
 
 
+@pytest.mark.kernels
 def test_unobservable_buses_are_named_alike_by_both_backends() -> None:
     grid = radial_grid(60)
     measurements = customer_readings(grid)
@@ -133,6 +135,7 @@ def test_memory_grows_linearly() -> None:
     assert small.factor_nonzeros < 10 * small.n_state  # the order keeps the factor sparse
 
 
+@pytest.mark.kernels
 @pytest.mark.parametrize("backend", ["native", "python"])
 def test_kernel_rejects_inconsistent_arrays(backend) -> None:
     from gridedge import kernels

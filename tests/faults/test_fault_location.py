@@ -80,6 +80,7 @@ def test_noise_free_faults_are_located_exactly(
     assert not result.ambiguous, result.reasons
 
 
+@pytest.mark.kernels
 def test_backends_agree_on_noisy_phasors(grid) -> None:
     native, twin = (FeederModel(grid, "M1", backend=b) for b in BACKENDS)
     rng = np.random.default_rng(5)
@@ -110,6 +111,7 @@ def test_backends_agree_on_noisy_phasors(grid) -> None:
             assert a.mismatch_pu == pytest.approx(b.mismatch_pu, rel=1e-6)
 
 
+@pytest.mark.kernels
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_kernels_refuse_malformed_arrays(grid, backend) -> None:
     kernel = FeederModel(grid, "M1", backend=backend).kernel

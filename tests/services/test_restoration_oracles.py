@@ -43,6 +43,7 @@ def test_restored_ieee33_matches_pandapower() -> None:
     assert np.max(np.abs(np.abs(ours.voltage[energised]) - vm[energised])) < 1e-8
 
 
+@pytest.mark.kernels
 @pytest.mark.parametrize("states", [{}, {"F1-03@SS03": False, "TIE@SS06": True}])
 def test_sweep_kernel_matches_twin_and_grid_power_flow(states) -> None:
     grid = turin()
@@ -66,6 +67,7 @@ def _chain(n: int) -> tuple:
     return a, b, coefficients, load
 
 
+@pytest.mark.kernels
 @pytest.mark.parametrize("backend", kernels.BACKENDS)
 def test_sweep_kernel_statuses(backend) -> None:
     radial = kernels.load("radial", backend)
@@ -95,6 +97,7 @@ def test_sweep_kernel_statuses(backend) -> None:
         radial.sweep(a + 10, b, coefficients, slack, v0, load, 1e-12, 60)
 
 
+@pytest.mark.kernels
 def test_components_kernel_matches_twin() -> None:
     rng = np.random.default_rng(7)
     native, twin = kernels.load("radial", "native"), kernels.load("radial", "python")
