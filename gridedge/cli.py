@@ -20,10 +20,9 @@ CASES = ("ieee33", "turin")
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from gridedge.demo import run
+    from gridedge.services.demo import run
 
-    run(fs=args.fs, reporting_rate=args.rate, stream=sys.stdout)
-    return 0
+    return run(args, stream=sys.stdout)
 
 
 def _compliance(args: argparse.Namespace) -> int:
@@ -34,9 +33,22 @@ def _compliance(args: argparse.Namespace) -> int:
 
 
 def _add_foundation(commands: Commands) -> None:
-    demo = commands.add_parser("demo", help="the main job: a fault on the Turin case, end to end")
-    demo.add_argument("--fs", type=float, default=6400.0, help="sampling rate, Hz")
-    demo.add_argument("--rate", type=float, default=50.0, help="reports per second")
+    demo = commands.add_parser(
+        "demo", help="the main job: a fault through FLISR on the distributed system, end to end"
+    )
+    demo.add_argument(
+        "--local", action="store_true", help="the chain in one process, without brokers"
+    )
+    demo.add_argument("--line", default="F1-03", help="the faulted line (feeder 1: F1-01..F1-06)")
+    demo.add_argument(
+        "--fraction", type=float, default=0.4, help="fault position from its from bus"
+    )
+    demo.add_argument("--kind", default="a-g", help="fault kind: a-g, b-c, b-c-g, a-b-c ...")
+    demo.add_argument("--ohm", type=float, default=1.0, help="fault resistance")
+    demo.add_argument("--keep", type=Path, help="keep every process's files and logs here")
+    demo.add_argument("--json", type=Path, help="also write the latencies to this JSON file")
+    demo.add_argument("--fs", type=float, default=6400.0, help="sampling rate (--local), Hz")
+    demo.add_argument("--rate", type=float, default=50.0, help="reports per second (--local)")
     demo.set_defaults(handler=_demo)
     compliance = commands.add_parser(
         "phasor-compliance", help="IEEE C37.118.1 test signals through the phasor estimator"
@@ -146,9 +158,54 @@ def _reconfigure_plan(args: argparse.Namespace) -> int:
     return run(args, stream=sys.stdout)
 
 
+def _simulator(args: argparse.Namespace) -> int:
+    from gridedge.services.simulator.command import run
+
+    return run(args, stream=sys.stdout)
+
+
+def _reconfigure_serve(args: argparse.Namespace) -> int:
+    from gridedge.services.reconfiguration.service import run
+
+    return run(args)
+
+
+def _add_simulator(commands: Commands) -> None:
+    simulator = commands.add_parser(
+        "simulator", help="the grid simulator service (Opal-RT stand-in): meters, switches"
+    )
+    actions = simulator.add_subparsers(dest="action", required=True, metavar="ACTION")
+    serve = actions.add_parser("serve", help="simulate a scenario in real time over MQTT")
+    serve.add_argument(
+        "--config", required=True, help="TOML or JSON file with [service] and [simulator] tables"
+    )
+    scenario = actions.add_parser("scenario", help="write a scenario file without events")
+    scenario.add_argument("file", help="the scenario file")
+    scenario.add_argument("--case", choices=CASES, default="turin", help="the grid")
+    scenario.add_argument("--seed", type=int, default=0, help="seed of the DAQ noise")
+    fault = actions.add_parser("fault", help="add a fault to a running scenario")
+    fault.add_argument("file", help="the scenario file")
+    fault.add_argument("--line", required=True, help="the faulted line")
+    fault.add_argument("--fraction", type=float, default=0.5, help="position from its from bus")
+    fault.add_argument("--kind", default="a-g", help="a-g, b-c, b-c-g, a-b-c ...")
+    fault.add_argument("--ohm", type=float, default=1.0, help="fault resistance")
+    fault.add_argument("--after", type=float, default=0.5, help="seconds from now")
+    simulator.set_defaults(handler=_simulator)
+
+
 def _add_services(commands: Commands) -> None:
+    _add_simulator(commands)
     reconfigure = commands.add_parser("reconfigure", help="network reconfiguration (FLISR)")
     actions = reconfigure.add_subparsers(dest="action", required=True)
+    serve = actions.add_parser(
+        "serve", help="restore supply after each located fault: plan, switch, post the topology"
+    )
+    serve.add_argument(
+        "--config",
+        required=True,
+        help="TOML or JSON file with [service], [reconfigure] and [reconfiguration] tables",
+    )
+    serve.set_defaults(handler=_reconfigure_serve)
     plan = actions.add_parser("plan", help="isolation and restoration plan of one faulted line")
     where = plan.add_mutually_exclusive_group(required=True)
     where.add_argument(
