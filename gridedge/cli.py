@@ -295,6 +295,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GridedgeError as exc:
         print(f"gridedge: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Ctrl-C (or SIGTERM for the demo): whatever was started has been stopped on the way.
+        print("gridedge: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:
         # The reader went away (``gridedge demo | head``): not an error of ours. Point stdout
         # at /dev/null so that the flush at exit does not raise again.

@@ -10,11 +10,14 @@ pushes new settings to the affected meters, and M1 and M2 apply them. Each step 
 with its latency from the inception, then everything is stopped and removed.
 """
 
+import contextlib
 import dataclasses
 import shutil
+import signal
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -112,43 +115,52 @@ def run(
         system.start()
         observer = Observer(system.brokers, Topics(options.topic_prefix))
         _describe(system, stream)
-        _wait_ready(system, observer, timeout_s)
+        wait_ready(system, observer, timeout_s)
         ready_s = time.monotonic() - started
         print(f"  all running after {ready_s:.1f} s\n", file=stream, flush=True)
         system.wait(SETTLE_S)
-        inception = time.time() + LEAD_S
-        system.scenario.append(
-            [
-                Entry(
-                    FaultInception(
-                        inception, fault.line, fault.kind, fault.fraction, fault.resistance_ohm
-                    ),
-                    "injected",
-                )
-            ]
-        )
+        inception = inject(system, fault)
         print(
             f"Fault: {fault.kind} on line {fault.line} ({truth[0]}-{truth[1]}), "
             f"{truth[2]:.0f} m from {truth[0]}, through {fault.resistance_ohm:g} ohm\n",
             file=stream,
         )
-        _wait_done(system, observer, inception, timeout_s)
+        wait_done(system, observer, inception, timeout_s)
         moments = flisr(observer, inception, FEEDER, options.hardware_meters, truth)
         latencies = _latencies(moments, inception)
         _print_timeline(moments, inception, latencies, stream)
         return Outcome(moments, latencies, ready_s)
     finally:
-        if observer is not None:
-            observer.close()
-        codes = system.stop()
-        unclean = {n: c for n, c in codes.items() if c not in (0, -15)}
-        print(
-            f"\nStopped {len(codes)} processes and {len(system.brokers)} brokers"
-            + (f" (exit statuses {unclean})" if unclean else ""),
-            file=stream,
-        )
-        if keep is None:
-            shutil.rmtree(directory, ignore_errors=True)
+        with _uninterrupted():
+            if observer is not None:
+                observer.close()
+            codes = system.stop()
+            unclean = {n: c for n, c in codes.items() if c != 0}
+            print(
+                f"\nStopped {len(codes)} processes and {len(system.brokers)} brokers"
+                + (f" (exit statuses {unclean})" if unclean else ""),
+                file=stream,
+            )
+            if keep is None:
+                shutil.rmtree(directory, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _uninterrupted() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM off while everything is stopped.
+
+    A second Ctrl-C must not leave processes behind. Only the main thread receives signals;
+    elsewhere there is nothing to hold.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in held.items():
+            signal.signal(signum, handler)
 
 
 def _describe(system: System, stream: TextIO) -> None:
@@ -168,7 +180,22 @@ def _describe(system: System, stream: TextIO) -> None:
     )
 
 
-def _wait_ready(system: System, observer: Observer, timeout_s: float) -> None:
+def inject(system: System, fault: DemoFault, lead_s: float = LEAD_S) -> float:
+    """Write `fault` into the system's scenario `lead_s` ahead; return its inception time."""
+    inception = time.time() + lead_s
+    event = FaultInception(inception, fault.line, fault.kind, fault.fraction, fault.resistance_ohm)
+    system.scenario.append([Entry(event, "injected")])
+    return inception
+
+
+def wait_ready(system: System, observer: Observer, timeout_s: float) -> None:
+    """Wait until the meters run their algorithms and both services say they are online.
+
+    Raises
+    ------
+    GridedgeError
+        A part is not running within `timeout_s` (the logs of those that exited attached).
+    """
     topics = observer.topics
 
     def running(meter: str, algorithm: str) -> Callable[[Record], bool]:
@@ -205,7 +232,20 @@ def _wait_ready(system: System, observer: Observer, timeout_s: float) -> None:
             raise GridedgeError(f"{what}: not within {timeout_s:g} s{_dead(system)}")
 
 
-def _wait_done(system: System, observer: Observer, inception: float, timeout_s: float) -> None:
+def wait_done(system: System, observer: Observer, inception: float, timeout_s: float) -> Record:
+    """Wait for the restoration's outcome, then for the meters to run their pushed settings.
+
+    Returns
+    -------
+    Record
+        The reconfiguration service's final report (``restored``, ``aborted`` or
+        ``not acted``).
+
+    Raises
+    ------
+    GridedgeError
+        No outcome within `timeout_s` of the inception.
+    """
     topics = observer.topics
     done = observer.wait_for(
         lambda r: (
@@ -233,6 +273,7 @@ def _wait_done(system: System, observer: Observer, inception: float, timeout_s: 
             ),
             5.0,
         )
+    return done
 
 
 def _dead(system: System) -> str:

@@ -62,6 +62,8 @@ class SystemOptions:
         Overrides of the reconfiguration service's limits (section ``reconfiguration``).
     silent_switches : tuple of str
         IoT switches that do not answer commands.
+    select_timeout_s : float
+        How long a switch's selection waits for its ``operate``, s.
     hardware_meters : tuple of str
         Meters run as ``gridedge meter`` processes.
     topic_prefix : str
@@ -74,6 +76,7 @@ class SystemOptions:
     decimation: int = 5
     limits: dict[str, Any] = dataclasses.field(default_factory=dict)
     silent_switches: tuple[str, ...] = ()
+    select_timeout_s: float = 5.0
     hardware_meters: tuple[str, ...] = HARDWARE_METERS
     topic_prefix: str = "gridedge/"
     update_interval_s: float = 30.0
@@ -237,6 +240,7 @@ class System:
                 "hardware_meters": list(self.options.hardware_meters),
                 "decimation": self.options.decimation,
                 "silent_switches": list(self.options.silent_switches),
+                "select_timeout_s": self.options.select_timeout_s,
             }
         }
 
