@@ -46,6 +46,10 @@ cpp_extensions = [
         "gridedge._native.wls",
         ["gridedge/_native/wls.cpp"],
         include_dirs=["gridedge/_native/include"],
+        depends=[
+            "gridedge/_native/include/gridedge/sparse_ldl.hpp",
+            "gridedge/_native/include/gridedge/wls_estimator.hpp",
+        ],
         cxx_std=17,
         extra_compile_args=OPTIMISE,
     ),

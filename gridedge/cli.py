@@ -71,6 +71,29 @@ def _simulate(args: argparse.Namespace) -> int:
     return run_simulate(args)
 
 
+def _estimation(args: argparse.Namespace) -> int:
+    from gridedge.meter.estimation.montecarlo import MonteCarloSettings, run
+
+    settings = MonteCarloSettings(trials=args.trials, seed=args.seed)
+    print(run(settings, backend=args.backend).table())
+    return 0
+
+
+def _add_estimation(commands: Commands) -> None:
+    estimation = commands.add_parser("estimation", help="state estimation studies")
+    estimation.add_argument(
+        "study",
+        choices=["accuracy"],
+        help="accuracy: multilevel vs centralised Monte Carlo on the Turin case (a table)",
+    )
+    estimation.add_argument("--trials", type=int, default=200, help="Monte Carlo trials")
+    estimation.add_argument("--seed", type=int, default=2022, help="seed of the draws")
+    estimation.add_argument(
+        "--backend", choices=["native", "python"], help="kernel backend (default: native)"
+    )
+    estimation.set_defaults(handler=_estimation)
+
+
 def _add_grid(commands: Commands) -> None:
     grid = commands.add_parser("grid", help="draw a grid (SVG) or export it (JSON)")
     grid.add_argument("action", choices=["draw", "export"], help="SVG drawing or JSON file")
@@ -279,7 +302,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_foundation, _add_grid, _add_meter, _add_catalog, _add_services, _add_bench):
+    for add in (
+        _add_foundation,
+        _add_grid,
+        _add_estimation,
+        _add_meter,
+        _add_catalog,
+        _add_services,
+        _add_bench,
+    ):
         add(commands)
     return parser
 

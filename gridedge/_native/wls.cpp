@@ -106,9 +106,10 @@ class Solver {
 
   std::tuple<int, int, double, int, double> solve(const Reals& values, const Reals& weights,
                                                   const Reals& vm, const Reals& va,
-                                                  double tolerance, int max_iterations,
-                                                  double pivot_tolerance, double min_current,
-                                                  double max_magnitude) {
+                                                  double tolerance, double tolerance_sd,
+                                                  int max_iterations, double pivot_tolerance,
+                                                  double min_current, double max_magnitude,
+                                                  bool check_observability) {
     auto& e = *estimator_;
     const double* z = reals_of(values, e.n_measurement(), "values");
     const double* w = reals_of(weights, e.weight_size(), "weights");
@@ -116,12 +117,13 @@ class Solver {
     const double* a0 = reals_of(va, static_cast<std::size_t>(e.n_node()), "va");
     if (!(tolerance > 0.0)) throw py::value_error("tolerance must be positive");
     if (max_iterations <= 0) throw py::value_error("max_iterations must be positive");
-    gridedge::wls::Settings settings{tolerance, max_iterations, pivot_tolerance, min_current,
-                                     max_magnitude};
+    if (!(tolerance_sd >= 0.0)) throw py::value_error("tolerance_sd must not be negative");
+    gridedge::wls::Settings settings{tolerance,       tolerance_sd, max_iterations,
+                                     pivot_tolerance, min_current,  max_magnitude};
     gridedge::wls::Report report;
     {
       py::gil_scoped_release release;
-      report = e.solve(z, w, m0, a0, settings);
+      report = e.solve(z, w, m0, a0, settings, check_observability);
     }
     const int node = report.state >= 0 ? e.states().node[report.state] : -1;
     return {report.status, report.iterations, report.step, node, report.objective};
@@ -222,8 +224,9 @@ PYBIND11_MODULE(wls, m) {
            py::arg("kind"), py::arg("node"), py::arg("branch"), py::arg("end"),
            py::arg("group_ptr"))
       .def("solve", &Solver::solve, py::arg("values"), py::arg("weights"), py::arg("vm"),
-           py::arg("va"), py::kw_only(), py::arg("tolerance"), py::arg("max_iterations"),
-           py::arg("pivot_tolerance"), py::arg("min_current"), py::arg("max_magnitude"))
+           py::arg("va"), py::kw_only(), py::arg("tolerance"), py::arg("tolerance_sd"),
+           py::arg("max_iterations"), py::arg("pivot_tolerance"), py::arg("min_current"),
+           py::arg("max_magnitude"), py::arg("check_observability") = true)
       .def_property_readonly("vm", &Solver::vm)
       .def_property_readonly("va", &Solver::va)
       .def("estimates", &Solver::estimates)

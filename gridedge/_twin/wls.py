@@ -7,6 +7,8 @@ with its own diagonal as the compiled kernel does. Singular gain matrices are an
 dense eigen-decomposition: this twin is the reference and the baseline, not the fast path.
 """
 
+import math
+
 import numpy as np
 import scipy.linalg as la
 import scipy.sparse as sp
@@ -20,6 +22,13 @@ I_ANGLE = 7
 CONVERGED, UNOBSERVABLE, NOT_CONVERGED, DIVERGED, SINGULAR = range(5)
 
 Report = tuple[int, int, float, int, float]
+
+NULL_COMPONENT = 1e-6
+"""A state is unobservable when a null vector of the gain has a component along it above
+this fraction of the vector's largest (round-off leaves ~1e-8 elsewhere)."""
+
+REFINEMENTS = 1
+"""Steps of iterative refinement of each Gauss-Newton solve (the gain is badly conditioned)."""
 
 
 def _ints(values: ArrayLike, name: str, size: int | None = None) -> NDArray[np.int64]:
@@ -237,10 +246,12 @@ class Solver:
         va: ArrayLike,
         *,
         tolerance: float,
+        tolerance_sd: float,
         max_iterations: int,
         pivot_tolerance: float,
         min_current: float,
         max_magnitude: float,
+        check_observability: bool = True,
     ) -> Report:
         m = self.n_measurement
         z = np.asarray(values, dtype=np.float64)
@@ -260,13 +271,19 @@ class Solver:
         step, worst = 0.0, -1
         for iteration in range(max_iterations):
             jacobian, residual = self._linearise()
-            if iteration == 0 and not self._factorise(
-                self._unit_rows(jacobian), observability=True
+            if (
+                iteration == 0
+                and check_observability
+                and not self._factorise(self._unit_rows(jacobian), observability=True)
             ):
                 return UNOBSERVABLE, 0, step, -1, 0.0
             if not self._factorise(jacobian.T @ self._weights @ jacobian, observability=False):
                 return SINGULAR, iteration, step, -1, 0.0
-            dx = self._solve(jacobian.T @ (self._weights @ residual))
+            rhs = jacobian.T @ (self._weights @ residual)
+            dx = self._solve(rhs)
+            for _ in range(REFINEMENTS):
+                dx += self._solve(rhs - self._gain @ dx)
+            step_sd = math.sqrt(max(float(rhs @ dx), 0.0))
             finite = np.isfinite(dx)
             worst = int(np.argmax(~finite)) if not finite.all() else int(np.argmax(np.abs(dx)))
             step = float(np.max(np.abs(dx))) if finite.all() else float("nan")
@@ -278,7 +295,7 @@ class Solver:
             bad = np.flatnonzero(~((self.vm > 0) & (self.vm < max_magnitude)))
             if bad.size:
                 return DIVERGED, iteration + 1, step, int(bad[0]), 0.0
-            if step <= tolerance:
+            if step <= tolerance or step_sd <= tolerance_sd:
                 _, residual = self._linearise()
                 objective = float(residual @ (self._weights @ residual))
                 return CONVERGED, iteration + 1, step, node, objective
@@ -297,7 +314,7 @@ class Solver:
         if null.size == 0:
             return np.zeros(0, dtype=np.int64)
         largest = np.max(np.abs(null), axis=0)
-        flagged = np.any(np.abs(null) > 1e-8 * largest, axis=1)
+        flagged = np.any(np.abs(null) > NULL_COMPONENT * largest, axis=1)
         return np.unique(self.state_node[flagged]).astype(np.int64)
 
     def measurement_variance(self) -> NDArray[np.float64]:

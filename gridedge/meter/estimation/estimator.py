@@ -45,6 +45,9 @@ ZERO_INJECTION_PREFIX = "zero-injection:"
 
 Initial = Literal["flat", "previous"]
 
+MAX_SUSPECTS = 16
+"""Runners-up examined (and suspects reported) when identifying bad data."""
+
 
 @dataclass(frozen=True)
 class _Group:
@@ -129,7 +132,7 @@ class Estimator:
         _check_unique(self.measurement_ids + tuple(m.id for m in virtual))
         self.zero_injection_ids = tuple(m.id for m in virtual)
         items = given + virtual
-        order, group_ptr, groups = _kernel_order(given, len(virtual), correlated)
+        order, group_ptr, groups = _kernel_order(items, len(given), correlated)
         self._order = order
         self._encoded: Encoded = encode(net, [items[i] for i in order], "measurement")
         self._n_given = len(given)
@@ -151,6 +154,12 @@ class Estimator:
         self._derived = encode(net, self.derived, "derived quantity") if derived else None
         self._flat = self._no_load_state()
         self._previous: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
+        self._observable: set[bytes] = set()
+        self._group_covariance: list[NDArray[np.float64]] = [np.zeros(0)] * len(groups)
+        self._group_of_row = np.full(len(order), -1, dtype=np.intp)
+        for k, group in enumerate(groups):
+            self._group_of_row[group.rows] = k
+        self._last_variance: tuple[NDArray[np.float64], NDArray[np.bool_]] | None = None
         logger.debug(
             "estimator for %r: %d nodes, %d states, %d measurements (%d zero injections)",
             grid.name,
@@ -219,6 +228,44 @@ class Estimator:
         angle[net.source_node] = np.angle(net.source_voltage)
         return np.ones(net.n_nodes), angle
 
+    def sensitivity(self) -> NDArray[np.float64]:
+        """How much of each measurement's error its normalised residual shows, at the last estimate.
+
+        Returns
+        -------
+        ndarray of float64, shape (m,)
+            ``sqrt(Omega_ii / R_ii)``, ``Omega = R - H G^-1 H^T``, in the order of
+            :attr:`measurement_ids`: an error of k standard deviations in measurement i
+            shifts its normalised residual by about k times this. Near 0 for a critical
+            measurement (no test can see its errors); NaN for one left out.
+
+        Raises
+        ------
+        InvalidInputError
+            Before any estimate.
+        """
+        if self._last_variance is None:
+            raise InvalidInputError("sensitivity needs an estimate first")
+        variance, active = self._last_variance
+        omega = variance - self._solver.measurement_variance()
+        ratio = np.where(active, np.sqrt(np.clip(omega / variance, 0.0, 1.0)), np.nan)
+        out = np.empty(self._n_given)
+        given_rows = ~self._virtual_kernel
+        out[self._order[given_rows]] = ratio[given_rows]
+        return out
+
+    def derived_of(self, result: EstimationResult) -> DerivedQuantities:
+        """Return the derived quantities of `result` (declared at construction).
+
+        Raises
+        ------
+        InvalidInputError
+            This estimator declares no derived quantities.
+        """
+        if result.derived is None:
+            raise InvalidInputError("this estimator declares no derived quantities")
+        return result.derived
+
     # --- estimation -----------------------------------------------------------------------
 
     def estimate(
@@ -274,19 +321,21 @@ class Estimator:
         used = self._active(active)
         self._check_values(z_given, s_given, used)
         e = self._encoded
-        z = np.concatenate([z_given, np.zeros(self._virtual_std.size)])[self._order] * e.to_pu
-        sigma = np.concatenate([s_given, self._virtual_std])[self._order] * np.abs(e.to_pu)
-        variance = sigma**2
         kernel_active = np.concatenate([used, np.ones(self._virtual_std.size, bool)])[self._order]
+        # Left-out measurements may hold anything (NaN included): they reach the kernel as 0, 1.
+        z = np.concatenate([z_given, np.zeros(self._virtual_std.size)])[self._order] * e.to_pu
+        z[~kernel_active] = 0.0
+        sigma = np.concatenate([s_given, self._virtual_std])[self._order] * np.abs(e.to_pu)
+        sigma[~kernel_active] = 1.0
+        variance = sigma**2
         weights = np.zeros(self._solver.weight_size)
-        single = self._single_rows
-        weights[self._single_offsets] = np.where(kernel_active[single], 1.0 / variance[single], 0.0)
-        self._correlated_weights(weights, variance, kernel_active, covariances)
+        self._set_weights(weights, variance, kernel_active, covariances)
         vm0, va0 = self._initial(initial, reference_angles)
         settings = self.settings
         run_bad_data = settings.bad_data if bad_data is None else bad_data
-        report = self._solve(z, weights, vm0, va0)
+        report = self._solve(z, weights, kernel_active, vm0, va0)
         removed: list[str] = []
+        suspects: tuple[str, ...] = ()
         normalized: NDArray[np.float64] | None = None
         detected = False
         estimations = 1
@@ -300,30 +349,21 @@ class Estimator:
             normalized = np.full(self._n_given, np.nan)
             given_rows = ~self._virtual_kernel
             normalized[self._order[given_rows]] = normalized_kernel[given_rows]
-            worst = (
-                int(np.nanargmax(normalized_kernel))
-                if np.any(np.isfinite(normalized_kernel))
-                else -1
-            )
-            if (
-                worst < 0
-                or not normalized_kernel[worst] > settings.residual_threshold
-                or len(removed) >= settings.max_removals
-            ):
+            worst, suspects = self._identify(normalized_kernel, variance, len(removed))
+            if worst < 0:
                 break
-            bad_id = self.measurement_ids[self._order[worst]]
+            removed.append(self.measurement_ids[self._order[worst]])
             logger.info(
-                "bad data: removing %r (normalised residual %.1f)", bad_id, normalized_kernel[worst]
+                "bad data: removing %r (normalised residual %.1f)",
+                removed[-1],
+                normalized_kernel[worst],
             )
-            removed.append(bad_id)
             kernel_active[worst] = False
             used[self._order[worst]] = False
-            weights[self._single_offsets] = np.where(
-                kernel_active[single], 1.0 / variance[single], 0.0
-            )
-            self._correlated_weights(weights, variance, kernel_active, covariances)
-            report = self._solve(z, weights, self._solver.vm, self._solver.va)
+            self._set_weights(weights, variance, kernel_active, covariances)
+            report = self._solve(z, weights, kernel_active, self._solver.vm, self._solver.va)
             estimations += 1
+        self._last_variance = (variance, kernel_active)
         return self._result(
             z_given,
             s_given,
@@ -331,12 +371,71 @@ class Estimator:
             report,
             normalized,
             tuple(removed),
+            suspects,
             detected,
             degrees,
             threshold,
             estimations,
             state_variance,
         )
+
+    def _identify(
+        self, normalized: NDArray[np.float64], variance: NDArray[np.float64], removals: int
+    ) -> tuple[int, tuple[str, ...]]:
+        """Kernel row to remove as bad data (-1 for none) and, if not identifiable, suspects.
+
+        The largest normalised residual identifies its measurement unless the residual of a
+        close runner-up is correlated with it (|rho| >= ``identification_correlation``): then
+        both belong to one critical set, the data cannot tell which is wrong, and removing one
+        would only hide the error.
+        """
+        settings = self.settings
+        if not np.any(np.isfinite(normalized)) or removals >= settings.max_removals:
+            return -1, ()
+        ranked = np.argsort(-np.nan_to_num(normalized, nan=-1.0))
+        worst = int(ranked[0])
+        if not normalized[worst] > settings.residual_threshold:
+            return -1, ()
+        limit = settings.identification_correlation * normalized[worst]
+        runners = [int(k) for k in ranked[1:MAX_SUSPECTS] if normalized[k] >= limit]
+        if not runners:
+            return worst, ()
+        rows = np.array([worst, *runners])
+        e = self._encoded
+        _, estimated = self._solver.derived(e.kind[rows], e.node[rows], e.branch[rows], e.end[rows])
+        omega = self._measurement_covariance(rows, variance) - estimated
+        rho = omega[0, 1:] / np.sqrt(omega[0, 0] * np.diag(omega)[1:])
+        tied = rows[1:][np.abs(rho) >= settings.identification_correlation]
+        if tied.size == 0:
+            return worst, ()
+        suspects = tuple(self.measurement_ids[self._order[k]] for k in (worst, *tied))
+        logger.info("bad data detected but not identifiable among %s", suspects)
+        return -1, suspects
+
+    def _measurement_covariance(
+        self, rows: NDArray[np.intp], variance: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        """R restricted to kernel `rows` (correlated groups included), p.u."""
+        covariance = np.diag(variance[rows])
+        group = self._group_of_row[rows]
+        for a, b in zip(
+            *np.nonzero((group[:, None] == group[None, :]) & (group[:, None] >= 0)), strict=True
+        ):
+            block = self._groups[group[a]]
+            first = int(block.rows[0])
+            covariance[a, b] = self._group_covariance[group[a]][rows[a] - first, rows[b] - first]
+        return covariance
+
+    def _set_weights(
+        self,
+        weights: NDArray[np.float64],
+        variance: NDArray[np.float64],
+        active: NDArray[np.bool_],
+        covariances: Mapping[tuple[str, ...], ArrayLike] | None,
+    ) -> None:
+        single = self._single_rows
+        weights[self._single_offsets] = np.where(active[single], 1.0 / variance[single], 0.0)
+        self._correlated_weights(weights, variance, active, covariances)
 
     def _vector(
         self, given: ArrayLike | None, default: NDArray[np.float64], name: str
@@ -369,10 +468,11 @@ class Estimator:
         if bad_value.any() or bad_sigma.any():
             ids = self.measurement_ids
             problems = [
-                f"{ids[i]!r}: value {values[i]!r} is not finite" for i in np.flatnonzero(bad_value)
+                f"{ids[i]!r}: value {float(values[i])!r} is not finite"
+                for i in np.flatnonzero(bad_value)
             ]
             problems += [
-                f"{ids[i]!r}: std_dev {std_devs[i]!r} is not positive"
+                f"{ids[i]!r}: std_dev {float(std_devs[i])!r} is not positive"
                 for i in np.flatnonzero(bad_sigma)
             ]
             raise InvalidInputError("invalid measurement values:\n  " + "\n  ".join(problems[:20]))
@@ -406,6 +506,7 @@ class Estimator:
                 variance[rows] = np.diag(covariance)
             else:
                 covariance = np.diag(variance[rows])
+            self._group_covariance[k] = covariance
             block = np.zeros((size, size))
             keep = np.flatnonzero(active[rows])
             if keep.size:
@@ -442,23 +543,32 @@ class Estimator:
         self,
         z: NDArray[np.float64],
         weights: NDArray[np.float64],
+        active: NDArray[np.bool_],
         vm: NDArray[np.float64],
         va: NDArray[np.float64],
     ) -> tuple[int, int, float, int, float]:
         s = self.settings
+        # Observability depends on which measurements are present, not on their values:
+        # a configuration that passed the test once need not be tested again.
+        configuration = active.tobytes()
         report = self._solver.solve(
             z,
             weights,
             vm,
             va,
             tolerance=s.tolerance,
+            tolerance_sd=s.tolerance_sd,
             max_iterations=s.max_iterations,
             pivot_tolerance=s.pivot_tolerance,
             min_current=s.min_current_pu,
             max_magnitude=s.max_magnitude_pu,
+            check_observability=configuration not in self._observable,
         )
         status, iterations, step, node, _ = report
         if status == CONVERGED:
+            if len(self._observable) >= 256:
+                self._observable.clear()
+            self._observable.add(configuration)
             self._previous = (self._solver.vm, self._solver.va)
             return report
         if status in (UNOBSERVABLE, SINGULAR):
@@ -514,6 +624,7 @@ class Estimator:
         report: tuple[int, int, float, int, float],
         normalized: NDArray[np.float64] | None,
         removed: tuple[str, ...],
+        suspects: tuple[str, ...],
         detected: bool,
         degrees: int,
         threshold: float,
@@ -563,6 +674,7 @@ class Estimator:
             active=used,
             normalized_residuals=normalized,
             removed=removed,
+            suspects=suspects,
             bad_data_detected=detected,
             objective=float(report[4]),
             degrees_of_freedom=degrees,
@@ -583,10 +695,15 @@ def _check_unique(ids: Sequence[str]) -> None:
 
 
 def _kernel_order(
-    given: Sequence[Measurement], n_virtual: int, correlated: Sequence[Sequence[str]]
+    items: Sequence[Measurement], n_given: int, correlated: Sequence[Sequence[str]]
 ) -> tuple[NDArray[np.intp], NDArray[np.int64], list[_Group]]:
-    """Kernel order of the measurements (correlated groups contiguous), group pointers, groups."""
-    position = {m.id: i for i, m in enumerate(given)}
+    """Kernel order of the measurements, group pointers and correlated groups.
+
+    Correlated groups come first, each contiguous. The other measurements follow sorted by
+    where they are taken, so that quantities of one source (P and Q of a bus, |I| and its
+    angle) sit next to each other and the kernel evaluates and accumulates them together.
+    """
+    position = {m.id: i for i, m in enumerate(items[:n_given])}
     taken: set[int] = set()
     order: list[int] = []
     group_ptr = [0]
@@ -608,10 +725,15 @@ def _kernel_order(
         offset += len(rows) ** 2
         order.extend(rows)
         group_ptr.append(len(order))
-    for i in range(len(given) + n_virtual):
-        if i not in taken:
-            order.append(i)
-            group_ptr.append(len(order))
+    source = {"v": 0, "va": 0, "p": 1, "q": 1, "i": 2, "ia": 2}
+
+    def where(i: int) -> tuple[str, str, int, str]:
+        m = items[i]
+        return (m.element, m.side or "", source[m.quantity], m.quantity)
+
+    for i in sorted((i for i in range(len(items)) if i not in taken), key=where):
+        order.append(i)
+        group_ptr.append(len(order))
     return np.array(order, dtype=np.intp), np.array(group_ptr, dtype=np.int64), groups
 
 

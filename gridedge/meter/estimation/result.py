@@ -62,6 +62,10 @@ class EstimationResult:
         testable); None when none ran.
     removed : tuple of str
         Ids of the measurements removed as bad data, in order of removal.
+    suspects : tuple of str
+        When bad data was detected but not identifiable (several measurements of one critical
+        set share the largest normalised residual), their ids, most suspect first; none of
+        them is removed.
     bad_data_detected : bool
         Whether a chi-square test failed during this estimation.
     objective : float
@@ -91,6 +95,7 @@ class EstimationResult:
     active: NDArray[np.bool_] = field(repr=False)
     normalized_residuals: NDArray[np.float64] | None = field(repr=False)
     removed: tuple[str, ...]
+    suspects: tuple[str, ...]
     bad_data_detected: bool
     objective: float
     degrees_of_freedom: int

@@ -17,7 +17,13 @@ class EstimationSettings:
     Attributes
     ----------
     tolerance : float
-        Gauss-Newton stops when the largest state update is at most this (rad and p.u.).
+        Gauss-Newton stops when the largest state update is at most this (rad and p.u.) ...
+    tolerance_sd : float
+        ... or when the update is at most this many standard deviations of the estimate along
+        every direction (``sqrt(dx^T G dx)``, G the gain matrix): precision far below the
+        estimate's own uncertainty is not asked of badly conditioned directions, such as the
+        voltage level of a large grid whose power injections fix voltage differences far more
+        tightly than its voltage meters fix the level. 0 disables this rule.
     max_iterations : int
         Iterations allowed for one estimation.
     pivot_tolerance : float
@@ -40,6 +46,12 @@ class EstimationSettings:
         probability with m - n degrees of freedom).
     residual_threshold : float
         A measurement whose normalised residual is the largest and above this is bad.
+    identification_correlation : float
+        The largest normalised residual identifies its measurement unless a runner-up (a
+        normalised residual at least this fraction of it) has a residual correlated with it
+        by at least this much: then they share one critical set (as the active powers of an
+        LV grid's customers and its substation do), the data cannot tell them apart, and
+        they are reported as suspects instead of one being removed.
     max_removals : int
         Bad measurements removed at most in one estimation.
     critical_ratio : float
@@ -48,6 +60,7 @@ class EstimationSettings:
     """
 
     tolerance: float = 1e-8
+    tolerance_sd: float = 1e-3
     max_iterations: int = 30
     pivot_tolerance: float = 1e-10
     min_current_pu: float = 1e-9
@@ -56,6 +69,7 @@ class EstimationSettings:
     bad_data: bool = True
     chi2_probability: float = 0.99
     residual_threshold: float = 3.0
+    identification_correlation: float = 0.95
     max_removals: int = 10
     critical_ratio: float = 1e-6
 
@@ -75,10 +89,19 @@ class EstimationSettings:
                 raise ConfigurationError(
                     f"estimation setting {name} must be positive, got {value!r}"
                 )
+        if not 0 < self.identification_correlation <= 1:
+            raise ConfigurationError(
+                "estimation setting identification_correlation must lie in (0, 1], "
+                f"got {self.identification_correlation!r}"
+            )
         if not 0 < self.chi2_probability < 1:
             raise ConfigurationError(
                 "estimation setting chi2_probability must lie in (0, 1), "
                 f"got {self.chi2_probability!r}"
+            )
+        if not (isinstance(self.tolerance_sd, int | float) and self.tolerance_sd >= 0):
+            raise ConfigurationError(
+                f"estimation setting tolerance_sd must be >= 0, got {self.tolerance_sd!r}"
             )
         for name, least in (("max_iterations", 1), ("max_removals", 0)):
             value = getattr(self, name)
