@@ -50,7 +50,7 @@ def test_the_demo_prints_the_flisr_timeline_and_leaves_nothing_running(tmp_path)
     for expected in (
         "fault inception",
         "protection opens F1-01@PS1-MV",
-        "fault detected at M1 (a-g)",
+        "fault detected at M1 (a-g; confirmed by its frame of",
         "fault located by M1: SS02-SS03",
         "plan: open F1-03@SS02, open F1-03@SS03, close F1-01@PS1-MV, close TIE@SS06",
         "F1-03@SS02 open: operation acknowledged",
@@ -59,6 +59,9 @@ def test_the_demo_prints_the_flisr_timeline_and_leaves_nothing_running(tmp_path)
         "catalog pushes settings (retained) to 14 meters",
         "M1 runs settings revision",
         "M2 runs settings revision",
+        "state estimation: LV level of TS03 on M2",
+        "state estimation: MV level on M1 for the feeder it now heads, from the LV levels of "
+        "TS01, TS02",
         "last switch operation acknowledged",
         "Stopped 5 processes and 2 brokers",
     ):

@@ -95,6 +95,33 @@ def test_a_fault_in_the_middle_of_feeder_1_is_restored_through_the_tie(start_sys
         assert settings["topology"]["version"] == 2
         assert applied(running, meter, settings["revision"])
 
+    # The state estimation follows: M2's LV level keeps running on its concentrators, and
+    # M1's MV level, configured again by the push, now covers the two substations its
+    # feeder kept and listens to their LV levels only.
+    after = running.observer.wait_for(
+        lambda r: (
+            r.topic == running.topics.state_estimate("mv", "PS1-MV")
+            and r.envelope.ts > inception
+            and r.body.get("stations") == ["TS01", "TS02"]
+        ),
+        15.0,
+    )
+    assert after is not None
+    buses = after.body["message"]["voltages"]["buses"]
+    assert "SS03" not in buses
+    assert {"SS01", "SS02"} <= set(buses)
+    lv = running.observer.wait_for(
+        lambda r: (
+            r.topic == running.topics.state_estimate("lv", "SS03")
+            and r.envelope.sender == "M2"
+            and r.body.get("time") == after.body["time"]
+        ),
+        5.0,
+    )
+    assert lv is not None
+    assert lv.body["concentrators"] == 48
+    assert abs(lv.body["message"]["vm_pu"] - 1.0) < 0.01
+
 
 def test_isolation_only_leaves_the_other_feeder_untouched(start_system):
     # An operator who allows no automatic tie closure: the fault is isolated and the feeder

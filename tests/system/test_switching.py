@@ -29,6 +29,7 @@ def running(tmp_path_factory, brokers):  # noqa: F811
         hardware_meters=(),
         silent_switches=(SILENT,),
         select_timeout_s=SELECT_TIMEOUT_S,
+        reconfigure={"ack_timeout_s": 2.0},
     )
     system = System(tmp_path_factory.mktemp("switching"), options, brokers)
     system.start()

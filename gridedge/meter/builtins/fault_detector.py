@@ -45,7 +45,6 @@ Messages: ``{"state": "detected", "kind", "inception_time", "detection_time",
 
 import math
 import time
-from collections.abc import Mapping
 from typing import Any
 
 from gridedge import config
@@ -64,23 +63,10 @@ from gridedge.meter.plugin import (
     Output,
     Subscription,
 )
+from gridedge.meter.portion import other_meters, switch_states
 from gridedge.mqtt import Deduplicator, Topics
 
 CASES = ("turin", "ieee33")
-
-
-def switch_states(topology: Mapping[str, Any] | None) -> dict[str, bool]:
-    """Switch states of the topology in a meter's settings (none: the grid's own)."""
-    if not topology:
-        return {}
-    return {s["id"]: bool(s.get("closed", True)) for s in topology.get("switches", [])}
-
-
-def other_meters(topology: Mapping[str, Any] | None, meter_id: str) -> tuple[str, ...]:
-    """The meters of a topology portion other than `meter_id`, sorted."""
-    if not topology:
-        return ()
-    return tuple(sorted({m["id"] for m in topology.get("meters", [])} - {meter_id}))
 
 
 class FaultDetectorAlgorithm(BaseAlgorithm):

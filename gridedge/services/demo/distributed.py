@@ -266,12 +266,25 @@ def wait_done(system: System, observer: Observer, inception: float, timeout_s: f
         ),
         default=0,
     )
+    applied = inception
     for meter in system.options.hardware_meters:
-        observer.wait_for(
+        status = observer.wait_for(
             lambda r, m=meter: (
                 r.topic == topics.status(m) and (r.body.get("revision") or 0) >= revision
             ),
             5.0,
+        )
+        applied = max(applied, status.envelope.ts if status else applied)
+    interval = system.options.se_interval_s
+    if interval > 0 and "M1" in system.options.hardware_meters:
+        # The first estimation round of the feeder as it is now.
+        observer.wait_for(
+            lambda r: (
+                r.topic.startswith(topics.state_estimate("mv", ""))
+                and r.envelope.ts >= applied
+                and "message" in r.body
+            ),
+            2 * interval + 5.0,
         )
     return done
 
@@ -306,12 +319,16 @@ def _print_timeline(
     print(f"{'t (ms)':>9}  event", file=stream)
     pushes = [m for m in moments if m.kind == "pushed"]
     for moment in moments:
-        if moment.kind == "pushed" and moment is not pushes[-1]:
-            continue  # one line for all the pushes (printed with the last)
+        if moment.kind == "pushed" and moment is not pushes[0]:
+            continue  # one line for all the pushes (printed with the first)
         what = moment.what
         if moment.kind == "pushed":
             devices = ", ".join(m.what.removeprefix("settings pushed to ") for m in pushes)
-            what = f"catalog pushes settings (retained) to {len(pushes)} meters: {devices}"
+            last = 1000 * (pushes[-1].time - inception)
+            what = (
+                f"catalog pushes settings (retained) to {len(pushes)} meters, the last at "
+                f"{last:.1f}: {devices}"
+            )
         print(f"{1000 * (moment.time - inception):9.1f}  {what}", file=stream)
     print("\nEnd to end, from the inception:", file=stream)
     for name, label in (

@@ -5,7 +5,9 @@ SQLite, seeded with the Turin case and holding the built-in algorithm packages s
 key made for the run; the two hardware meters M1 (feeder 1 head: phasor publisher, fault
 detection and location) and M2 (secondary substation SS03: phasor publisher) as real
 ``gridedge meter`` processes whose acquisition is the grid simulator; the simulator service
-(the other twelve meters and the IoT switches) and the reconfiguration service. Every program
+(the other twelve meters, the IoT switches, the concentrators and the other LV levels of the
+state estimation) and the reconfiguration service. M1 and M2 also run the MV and the LV level
+of the estimation (``se-mv``, ``se-lv``) every few seconds. Every program
 runs in the foreground of its own log file under one directory; :meth:`System.stop` ends them
 all (SIGTERM, then SIGKILL), the meters first, the brokers last.
 """
@@ -60,6 +62,8 @@ class SystemOptions:
         Every meter publishes one phasor frame in this many (10 per second at 5).
     limits : dict
         Overrides of the reconfiguration service's limits (section ``reconfiguration``).
+    reconfigure : dict
+        Overrides of the reconfiguration service's settings (section ``reconfigure``).
     silent_switches : tuple of str
         IoT switches that do not answer commands.
     select_timeout_s : float
@@ -70,16 +74,20 @@ class SystemOptions:
         Prefix of every MQTT topic.
     update_interval_s : float
         Meters' settings poll interval, s.
+    se_interval_s : float
+        Time between state-estimation rounds, s (a minute in the paper); 0 runs none.
     """
 
     seed: int = 0
     decimation: int = 5
     limits: dict[str, Any] = dataclasses.field(default_factory=dict)
+    reconfigure: dict[str, Any] = dataclasses.field(default_factory=dict)
     silent_switches: tuple[str, ...] = ()
     select_timeout_s: float = 5.0
     hardware_meters: tuple[str, ...] = HARDWARE_METERS
     topic_prefix: str = "gridedge/"
     update_interval_s: float = 30.0
+    se_interval_s: float = 5.0
 
 
 class System:
@@ -178,6 +186,7 @@ class System:
                 "parameters": {"decimation": self.options.decimation},
             }
         ]
+        rounds = {"case": "turin", "interval_s": self.options.se_interval_s, "deadline_s": 5.0}
         if meter_id == "M1":
             algorithms.append(
                 {
@@ -192,6 +201,11 @@ class System:
                     },
                 }
             )
+            if self.options.se_interval_s > 0:
+                algorithms.append({"name": "se-mv", "version": "1.0.0", "parameters": rounds})
+        elif meter_id == "M2" and self.options.se_interval_s > 0:
+            parameters = {**rounds, "transformer": "TS03"}
+            algorithms.append({"name": "se-lv", "version": "1.0.0", "parameters": parameters})
         acquisition = {
             "backend": "simulated",
             "fs": 6400.0,
@@ -241,11 +255,15 @@ class System:
                 "decimation": self.options.decimation,
                 "silent_switches": list(self.options.silent_switches),
                 "select_timeout_s": self.options.select_timeout_s,
+                "se_interval_s": self.options.se_interval_s,
             }
         }
 
     def _reconfiguration_settings(self) -> dict[str, Any]:
-        return {"reconfigure": {}, "reconfiguration": dict(self.options.limits)}
+        return {
+            "reconfigure": dict(self.options.reconfigure),
+            "reconfiguration": dict(self.options.limits),
+        }
 
     def _start_service(self, service_id: str, settings: dict[str, Any]) -> None:
         credential = self.directory / f"{service_id}.token"

@@ -50,8 +50,20 @@ class Observer:
         self._connections: dict[str, Connection] = {}
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
+        # Everything of the flows but the concentrators' hundreds of messages per round.
         filters = {
-            "grid": [f"{topics.prefix}#"],
+            "grid": [
+                f"{topics.prefix}{kind}"
+                for kind in (
+                    "faults/#",
+                    "switches/#",
+                    "restoration/#",
+                    "config/#",
+                    "se/lv/#",
+                    "se/mv/#",
+                )
+            ]
+            + [topics.topology()],
             "monitoring": [topics.status("+"), topics.service_status("+")],
         }
         for name, subscriptions in filters.items():
@@ -156,7 +168,7 @@ def flisr(
         body, ts = record.body, record.envelope.ts
         switch = topics.device_of(record.topic, "switches")
         if record.topic == topics.faults(feeder) and isinstance(body, dict):
-            moments.append(_fault(body, ts, record.envelope.sender, truth))
+            moments.append(_fault(body, ts, record.envelope.sender, truth, inception))
         elif switch is not None and record.topic == topics.switch_state(switch):
             if body.get("cause") == "protection" and not body.get("closed"):
                 moments.append(Moment(body["since"], f"protection opens {switch}", "trip"))
@@ -171,6 +183,7 @@ def flisr(
             if device is not None and isinstance(body, dict):
                 pushed_revision[device] = body.get("revision", 0)
                 moments.append(Moment(ts, f"settings pushed to {device}", "pushed"))
+    applied_at = inception
     for meter in meters:
         revision = pushed_revision.get(meter)
         if revision is None:
@@ -186,15 +199,81 @@ def flisr(
             None,
         )
         if applied is not None:
+            applied_at = max(applied_at, applied.envelope.ts)
             moments.append(
                 Moment(applied.envelope.ts, f"{meter} runs settings revision {revision}", "applied")
             )
+    moments += estimation_round(records, topics, applied_at, meters)
     return sorted(moments, key=lambda m: m.time)
 
 
-def _fault(body: dict[str, Any], ts: float, sender: str, truth: tuple[str, str, float]) -> Moment:
+def estimation_round(
+    records: list[Record], topics: Topics, after: float, meters: tuple[str, ...]
+) -> list[Moment]:
+    """The first MV-level result sent after `after`.
+
+    With it, the LV-level results of its round that `meters` computed.
+    """
+    mv = next(
+        (
+            r
+            for r in records
+            if r.topic.startswith(topics.state_estimate("mv", ""))
+            and r.envelope.ts >= after
+            and "message" in r.body
+        ),
+        None,
+    )
+    if mv is None:
+        return []
+    time = mv.body["time"]
+    moments = []
+    for record in records:
+        if not record.topic.startswith(topics.state_estimate("lv", "")):
+            continue
+        body = record.body
+        if body.get("time") != time or "message" not in body:
+            continue
+        if record.envelope.sender not in meters:
+            continue
+        lv = body["message"]
+        sigma = lv["covariance"][1][1] ** 0.5
+        moments.append(
+            Moment(
+                record.envelope.ts,
+                f"state estimation: LV level of {lv['transformer']} on "
+                f"{record.envelope.sender}: {lv['bus']} at {lv['vm_pu']:.4f} p.u., "
+                f"{lv['p_kw']:.1f} +- {sigma:.2f} kW into the transformer "
+                f"({body.get('concentrators', 0)} concentrators)",
+                "estimate",
+            )
+        )
+    message = mv.body["message"]
+    voltages = dict(zip(message["voltages"]["buses"], message["voltages"]["vm_pu"], strict=True))
+    stations = ", ".join(mv.body.get("stations", []))
+    shown = ", ".join(f"{b} {v:.4f}" for b, v in voltages.items() if b.startswith("SS"))
+    moments.append(
+        Moment(
+            mv.envelope.ts,
+            f"state estimation: MV level on {mv.envelope.sender} for the feeder it now heads, "
+            f"from the LV levels of {stations}: {shown} p.u.",
+            "estimate",
+        )
+    )
+    return moments
+
+
+def _fault(
+    body: dict[str, Any], ts: float, sender: str, truth: tuple[str, str, float], inception: float
+) -> Moment:
     if body.get("state") == "detected":
-        return Moment(ts, f"fault detected at {sender} ({body.get('kind')})", "detected")
+        confirmed = 1000 * (body["detection_time"] - inception)
+        return Moment(
+            ts,
+            f"fault detected at {sender} ({body.get('kind')}; confirmed by its frame of "
+            f"{confirmed:.0f} ms, published with the phasor sets)",
+            "detected",
+        )
     if body.get("state") != "located":
         return Moment(ts, f"fault not located by {sender}: {body.get('reason')}", "located")
     pair = (body["from_bus"], body["to_bus"])

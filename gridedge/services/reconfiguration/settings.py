@@ -99,7 +99,7 @@ class ServiceSettings:
         Attempts to post the new topology when another change came first (412).
     """
 
-    ack_timeout_s: float = 2.0
+    ack_timeout_s: float = 5.0
     command_expiry_s: float = 2.0
     clearing_wait_s: float = 3.0
     act_on_ambiguous: bool = False

@@ -15,6 +15,9 @@ What it does, each part in a thread of its own:
   written to the scenario ``operate_s`` ahead, and acknowledged when the switch has moved.
 - **States** (scheduler thread): every switch movement is published retained on
   ``switches/{id}/state`` at the time it happens, with its cause.
+- **Estimation** (estimation thread, every ``se_interval_s``): the concentrators of every LV
+  node publish on ``se/concentrator/{bus}`` and the simulated meters' LV levels on
+  ``se/lv/{bus}`` (:mod:`.estimation`), for the hardware meters' levels to build on.
 
 Every message is an envelope (sender, sequence number, time stamp); copies of commands are
 dropped (:class:`gridedge.mqtt.Deduplicator`).
@@ -29,11 +32,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from gridedge.errors import ConfigurationError, InvalidInputError
+from gridedge.errors import ConfigurationError, GridedgeError, InvalidInputError
 from gridedge.grid import cases
 from gridedge.grid.scenario import Entry, ScenarioFile, advance
 from gridedge.grid.waveform import FaultInception, Simulation, SwitchOperation, WaveformSettings
 from gridedge.meter.builtins.phasor_publisher import frame_body
+from gridedge.meter.estimation.rounds import encode, round_time
 from gridedge.meter.pacing import Pacer
 from gridedge.meter.phasor import PhasorEstimator
 from gridedge.meter.settings import GRID, MONITORING
@@ -53,6 +57,9 @@ from gridedge.services.simulator.switchboard import SwitchBoard
 logger = logging.getLogger(__name__)
 
 CASES = {"turin": cases.turin, "ieee33": cases.ieee33}
+
+MAX_BEHIND_S = 0.5
+"""The sampling loop skips ahead when it is this far behind real time, s."""
 
 
 class Scheduler:
@@ -156,6 +163,9 @@ class SimulatorService:
                 )
             commands = threading.Thread(target=self._commands, name="commands", daemon=True)
             commands.start()
+            estimation = threading.Thread(target=self._estimate, name="estimation", daemon=True)
+            if self.settings.se_interval_s > 0:
+                estimation.start()
             self._connections[GRID].subscribe(settings.topics.switch_command("+"))
             announce(
                 self._connections[MONITORING],
@@ -178,6 +188,8 @@ class SimulatorService:
             )
             self._sample()
             commands.join(2.0)
+            if estimation.is_alive():
+                estimation.join(5.0)
             announce(self._connections[MONITORING], settings, sender, OFFLINE)
         finally:
             self._scheduler.stop()
@@ -216,6 +228,12 @@ class SimulatorService:
             if new:
                 advance(simulation, new, position)
                 self._take_up(new)
+            behind = pacer.due() - (position + block)
+            if behind > settings.fs * MAX_BEHIND_S:
+                # Stalled (a loaded machine): skip to now, as a DAQ would overrun, rather than
+                # publish stale frames while catching up. The estimators restart at the gap.
+                logger.warning("sampling %.2f s behind; skipping ahead", behind / settings.fs)
+                position += behind
             pacer.wait_for(position + block)
             for meter in self.simulated:
                 frames = estimators[meter].push(
@@ -270,6 +288,38 @@ class SimulatorService:
             {"closed": closed, "cause": cause or "scenario", "since": at},
             retain=True,
         )
+
+    # -- estimation ------------------------------------------------------------------------
+
+    def _estimate(self) -> None:
+        from gridedge.services.simulator.estimation import SimulatedEstimation
+
+        interval = self.settings.se_interval_s
+        levels = SimulatedEstimation(self.grid, self.settings.hardware_meters, self.follower.seed)
+        grid = self._connections[GRID]
+        sequencers = {t: Sequencer(m.id) for t, m in levels.meter_of.items()}
+        while not self._stop.wait(
+            max(0.0, round_time(time.time(), interval) + interval - time.time())
+        ):
+            when = round_time(time.time(), interval)
+            try:
+                nodes, outputs = levels.round(when, self.board.states())
+            except GridedgeError as exc:
+                logger.warning("estimation round %.0f failed: %s", when, exc)
+                continue
+            for node in nodes:
+                grid.publish(
+                    self.topics.state_estimate("concentrator", node.bus), encode(when, node)
+                )
+            for output in outputs:
+                envelope = sequencers[output.transformer].seal(encode(when, output))
+                grid.send(self.topics.state_estimate("lv", output.bus), envelope)
+            logger.info(
+                "estimation round %.0f: %d concentrators, %d LV levels",
+                when,
+                len(nodes),
+                len(outputs),
+            )
 
     # -- commands --------------------------------------------------------------------------
 

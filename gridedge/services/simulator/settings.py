@@ -38,6 +38,9 @@ class SimulatorSettings:
         How long a selection waits for its ``operate``, s.
     silent_switches : tuple of str
         Switches whose IoT device does not answer (to exercise a failed step of a plan).
+    se_interval_s : float
+        Time between state-estimation rounds of the simulated concentrators and LV levels,
+        s (a minute in the paper); 0 runs none.
     """
 
     scenario: Path | None = None
@@ -50,6 +53,7 @@ class SimulatorSettings:
     operate_s: float = 0.1
     select_timeout_s: float = 5.0
     silent_switches: tuple[str, ...] = ()
+    se_interval_s: float = 60.0
 
     def __post_init__(self) -> None:
         for name in (
@@ -63,6 +67,10 @@ class SimulatorSettings:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ConfigurationError(f"{SECTION}.{name} must be positive, got {value!r}")
+        if not (math.isfinite(self.se_interval_s) and self.se_interval_s >= 0):
+            raise ConfigurationError(
+                f"{SECTION}.se_interval_s must be >= 0, got {self.se_interval_s!r}"
+            )
         if self.decimation < 1:
             raise ConfigurationError(f"{SECTION}.decimation must be >= 1, got {self.decimation}")
         if self.operate_s < 2 * self.block_s:
