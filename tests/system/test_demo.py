@@ -78,8 +78,15 @@ def test_the_demo_prints_the_flisr_timeline_and_leaves_nothing_running(tmp_path)
 def test_ctrl_c_stops_everything(tmp_path):
     require_program("mosquitto", "mosquitto", "/usr/sbin/mosquitto")
     keep = tmp_path / "demo"
+    # As from a terminal: a test runner started in the background has SIGINT ignored, and a
+    # child would inherit that; the wrapper sets it back to the default, then execs the demo.
+    command = [sys.executable, "-m", "gridedge.cli", "demo", "--keep", str(keep)]
+    wrapper = (
+        "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+        "os.execv(sys.argv[1], sys.argv[1:])"
+    )
     demo = subprocess.Popen(
-        [sys.executable, "-m", "gridedge.cli", "demo", "--keep", str(keep)],
+        [sys.executable, "-c", wrapper, *command],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -95,5 +102,6 @@ def test_ctrl_c_stops_everything(tmp_path):
     demo.send_signal(signal.SIGINT)
     out, _ = demo.communicate(timeout=60)
     assert "Stopped 5 processes and 2 brokers" in out
-    assert demo.returncode != 0
+    assert "gridedge: interrupted" in out
+    assert demo.returncode == 130
     assert processes_using(keep) == []
