@@ -49,6 +49,10 @@ class MissingProgramError(GridedgeError, FileNotFoundError):
     """A program gridedge starts (the Mosquitto broker, for example) is not installed."""
 
 
+class ServiceError(GridedgeError, RuntimeError):
+    """A part of the distributed system exited, or did not do its part in time."""
+
+
 class BrokerUnavailableError(GridedgeError, ConnectionError):
     """An MQTT broker could not be reached or refused the connection."""
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
 
-from gridedge.errors import GridedgeError
+from gridedge.errors import ServiceError
 from gridedge.grid import cases
 from gridedge.grid.scenario import Entry
 from gridedge.grid.waveform import FaultInception
@@ -94,7 +94,7 @@ def run(
 
     Raises
     ------
-    GridedgeError
+    ServiceError
         A part did not start or the restoration did not finish in time (with the logs of
         the parts that failed in the message).
     """
@@ -193,7 +193,7 @@ def wait_ready(system: System, observer: Observer, timeout_s: float) -> None:
 
     Raises
     ------
-    GridedgeError
+    ServiceError
         A part is not running within `timeout_s` (the logs of those that exited attached).
     """
     topics = observer.topics
@@ -229,7 +229,7 @@ def wait_ready(system: System, observer: Observer, timeout_s: float) -> None:
             max(0.0, deadline - time.monotonic()),
         )
         if found is None:
-            raise GridedgeError(f"{what}: not within {timeout_s:g} s{_dead(system)}")
+            raise ServiceError(f"{what}: not within {timeout_s:g} s{_dead(system)}")
 
 
 def wait_done(system: System, observer: Observer, inception: float, timeout_s: float) -> Record:
@@ -243,7 +243,7 @@ def wait_done(system: System, observer: Observer, inception: float, timeout_s: f
 
     Raises
     ------
-    GridedgeError
+    ServiceError
         No outcome within `timeout_s` of the inception.
     """
     topics = observer.topics
@@ -256,7 +256,7 @@ def wait_done(system: System, observer: Observer, inception: float, timeout_s: f
         timeout_s + LEAD_S,
     )
     if done is None:
-        raise GridedgeError(f"no restoration within {timeout_s:g} s of the fault{_dead(system)}")
+        raise ServiceError(f"no restoration within {timeout_s:g} s of the fault{_dead(system)}")
     revision = max(
         (
             r.body.get("revision", 0)

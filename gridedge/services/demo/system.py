@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from gridedge.catalog.auth import sha256_hex
 from gridedge.catalog.config import CatalogConfig
 from gridedge.catalog.seed import seed
-from gridedge.errors import CatalogUnavailableError, InvalidInputError
+from gridedge.errors import CatalogUnavailableError, InvalidInputError, ServiceError
 from gridedge.grid.scenario import ScenarioFile
 from gridedge.meter.builtins import BUILTINS
 from gridedge.meter.builtins import build as build_builtin
@@ -354,10 +354,16 @@ class System:
         return {name: child.output() for name, child in self.children.items()}
 
     def wait(self, seconds: float) -> None:
-        """Sleep, failing early if a program has exited."""
+        """Sleep `seconds`, watching the programs.
+
+        Raises
+        ------
+        ServiceError
+            A program exited meanwhile.
+        """
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             dead = [n for n, alive in self.running().items() if not alive]
             if dead:
-                raise CatalogUnavailableError(f"{', '.join(dead)} exited")
+                raise ServiceError(f"{', '.join(dead)} exited")
             time.sleep(0.05)
