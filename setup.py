@@ -51,7 +51,9 @@ cpp_extensions = [
             "gridedge/_native/include/gridedge/wls_estimator.hpp",
         ],
         cxx_std=17,
-        extra_compile_args=OPTIMISE,
+        # Plain complex products and quotients: our values are finite, and the C99 checks for
+        # infinities cost a third of the measurement-function evaluation.
+        extra_compile_args=[*OPTIMISE, "-fcx-limited-range"],
     ),
 ]
 

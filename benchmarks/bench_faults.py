@@ -13,7 +13,8 @@ import pytest
 
 from gridedge.grid.cases import turin
 from gridedge.meter.faults import FaultDetector, FeederModel, locate
-from gridedge.meter.faults.accuracy import CASES, Campaign, draw, measure
+from gridedge.meter.faults.accuracy import CASES, Campaign, _samples, draw, measure, simulate
+from gridedge.meter.faults.interval import estimate
 from gridedge.meter.phasor import Frames
 
 FAULTS = 12
@@ -26,7 +27,7 @@ def grid():
 
 @pytest.fixture(scope="module")
 def measured(grid):
-    """Detector events and meter reports of a dozen simulated faults on feeder 1."""
+    """Head phasors and meter reports of a dozen simulated faults on feeder 1."""
     case, campaign = CASES["turin"], Campaign()
     faults = [f for f in draw(case, grid, 4 * FAULTS, 11, campaign) if f.head == "M1"][:FAULTS]
     feeder = FeederModel(grid, "M1")
@@ -43,15 +44,25 @@ def test_turin_locate(benchmark, grid, measured, backend) -> None:
         m = next(inputs)
         return locate(
             feeder,
-            m.event.prefault,
-            m.event.fault,
+            m.phasors.prefault,
+            m.phasors.fault,
             m.voltages,
-            uncertainty=m.event.uncertainty,
+            uncertainty=m.phasors.uncertainty,
             voltage_uncertainty=m.voltage_uncertainty,
+            prefault_voltages=m.prefault_voltages,
         )
 
     result = benchmark(one)
     assert result.line.startswith("F1")
+
+
+def test_turin_interval_estimate(benchmark, grid) -> None:
+    """The head's phasors over a fault's stable intervals, from 1.2 s of its samples."""
+    case, campaign = CASES["turin"], Campaign()
+    fault = next(f for f in draw(case, grid, 8, 11, campaign) if f.head == "M1")
+    samples, start, fs, noise = _samples(simulate(grid, fault, campaign, 0), "M1", campaign)
+    phasors = benchmark(estimate, samples, start, fs, noise, campaign.inception_s + 0.01)
+    assert phasors.cleared
 
 
 def test_turin_feeder_model(benchmark, grid) -> None:

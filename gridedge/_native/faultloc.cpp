@@ -62,11 +62,13 @@ gridedge::HeadPhasors head(const py::array& array, const char* name) {
 gridedge::FaultLocator make_locator(const py::array& parent, const py::array& series,
                                     const py::array& half_shunt, const py::array& side,
                                     const py::array& end, const py::array& from_end,
-                                    const py::array& to_end, const py::array& transfer, int samples,
-                                    int iterations) {
+                                    const py::array& to_end, const py::array& transfer,
+                                    const py::array& head_transfer, const py::array& head_ratio,
+                                    int samples, int iterations) {
   const auto parents = checked<IndexArray>(parent, "parent", "int64", {-1});
   const py::ssize_t n = parents.shape(0);
   const auto transfers = checked<ComplexArray>(transfer, "transfer", "complex128", {3, -1, -1});
+  const py::ssize_t m = transfers.shape(1), e = transfers.shape(2);
   try {
     return gridedge::FaultLocator(
         copy<std::int64_t>(parents),
@@ -76,17 +78,28 @@ gridedge::FaultLocator make_locator(const py::array& parent, const py::array& se
         copy<Complex>(checked<ComplexArray>(end, "end", "complex128", {n, 3})),
         copy<std::int64_t>(checked<IndexArray>(from_end, "from_end", "int64", {n})),
         copy<std::int64_t>(checked<IndexArray>(to_end, "to_end", "int64", {n})),
-        copy<Complex>(transfers), static_cast<std::size_t>(transfers.shape(1)),
-        static_cast<std::size_t>(transfers.shape(2)), samples, iterations);
+        copy<Complex>(transfers),
+        copy<Complex>(checked<ComplexArray>(head_transfer, "head_transfer", "complex128", {3, e})),
+        copy<Complex>(checked<ComplexArray>(head_ratio, "head_ratio", "complex128", {3, m})),
+        static_cast<std::size_t>(m), static_cast<std::size_t>(e), samples, iterations);
   } catch (const std::invalid_argument& error) {
     throw py::value_error(error.what());
   }
 }
 
+// A positive finite number, or the error naming it.
+void positive(double value, const std::string& name) {
+  if (!(std::isfinite(value) && value > 0)) {
+    throw py::value_error(name + " must be > 0, got " + std::to_string(value));
+  }
+}
+
 py::tuple locate(const gridedge::FaultLocator& locator, const py::array& during,
                  const py::array& prefault, int phases, bool earthed, const py::array& measured,
-                 const py::array& weight, const py::array& meter_prefault, double reactance_weight,
-                 double scale_weight) {
+                 const py::array& weight, const py::array& meter_prefault,
+                 const py::array& head_weight, const py::array& current_weight,
+                 const py::array& current_share, double voltage_variance, double voltage_share,
+                 double source_weight, double reactance_weight) {
   const gridedge::HeadPhasors during_set = head(during, "during");
   const gridedge::HeadPhasors prefault_set = head(prefault, "prefault");
   const auto m = static_cast<py::ssize_t>(locator.meters());
@@ -99,20 +112,35 @@ py::tuple locate(const gridedge::FaultLocator& locator, const py::array& during,
     throw py::value_error("phases " + std::to_string(phases) +
                           " with earthed=" + (earthed ? "True" : "False") + " is not a fault kind");
   }
-  if (!(std::isfinite(reactance_weight) && reactance_weight > 0)) {
-    throw py::value_error("reactance_weight must be > 0, got " + std::to_string(reactance_weight));
+  const auto heads = checked<RealArray>(head_weight, "head_weight", "float64", {3});
+  const auto currents = checked<RealArray>(current_weight, "current_weight", "float64", {2});
+  for (int p = 0; p < 3; ++p) positive(heads.at(p), "head_weight");
+  for (int d = 0; d < 2; ++d) positive(currents.at(d), "current_weight");
+  const auto shares = checked<RealArray>(current_share, "current_share", "float64", {2});
+  const bool shared = shares.at(0) >= 0 && shares.at(0) <= 1 && shares.at(1) >= 0 &&
+                      shares.at(1) <= 1 && voltage_share >= 0 && voltage_share <= 1;
+  if (!shared) throw py::value_error("current_share and voltage_share must lie in [0, 1]");
+  if (!(std::isfinite(voltage_variance) && voltage_variance >= 0)) {
+    throw py::value_error("voltage_variance must be >= 0, got " + std::to_string(voltage_variance));
   }
-  if (!(std::isfinite(scale_weight) && scale_weight > 0)) {
-    throw py::value_error("scale_weight must be > 0, got " + std::to_string(scale_weight));
-  }
+  positive(source_weight, "source_weight");
+  positive(reactance_weight, "reactance_weight");
   for (py::ssize_t i = 0; i < weights.size(); ++i) {
     const double value = weights.data()[i];
     if (!(std::isfinite(value) && value >= 0)) {
       throw py::value_error("weight must be finite and >= 0");
     }
   }
-  const gridedge::Measurements meters{magnitudes.data(), weights.data(), meter_voltage.data(),
-                                      reactance_weight, scale_weight};
+  const gridedge::Measurements meters{magnitudes.data(),
+                                      weights.data(),
+                                      meter_voltage.data(),
+                                      {heads.at(0), heads.at(1), heads.at(2)},
+                                      {currents.at(0), currents.at(1)},
+                                      {shares.at(0), shares.at(1)},
+                                      voltage_variance,
+                                      voltage_share,
+                                      source_weight,
+                                      reactance_weight};
   std::vector<gridedge::FaultCandidate> found;
   {
     py::gil_scoped_release release;
@@ -120,7 +148,7 @@ py::tuple locate(const gridedge::FaultLocator& locator, const py::array& during,
   }
   const auto k = static_cast<py::ssize_t>(found.size());
   IndexArray section(k);
-  RealArray fraction(k), resistance(k), cost(k), reactance(k), mismatch(k);
+  RealArray fraction(k), resistance(k), cost(k), reactance(k), mismatch(k), spread(k);
   ComplexArray current({k, static_cast<py::ssize_t>(3)});
   for (py::ssize_t c = 0; c < k; ++c) {
     const auto& item = found[static_cast<std::size_t>(c)];
@@ -130,9 +158,10 @@ py::tuple locate(const gridedge::FaultLocator& locator, const py::array& during,
     cost.mutable_at(c) = item.cost;
     reactance.mutable_at(c) = item.reactance;
     mismatch.mutable_at(c) = item.mismatch;
+    spread.mutable_at(c) = item.spread;
     for (int s = 0; s < 3; ++s) current.mutable_at(c, s) = item.current[s];
   }
-  return py::make_tuple(section, fraction, resistance, current, cost, reactance, mismatch);
+  return py::make_tuple(section, fraction, resistance, current, cost, reactance, mismatch, spread);
 }
 
 }  // namespace
@@ -142,12 +171,16 @@ PYBIND11_MODULE(faultloc, m) {
   py::class_<gridedge::FaultLocator>(m, "FeederKernel")
       .def(py::init(&make_locator), py::arg("parent"), py::arg("series"), py::arg("half_shunt"),
            py::arg("side"), py::arg("end"), py::arg("from_end"), py::arg("to_end"),
-           py::arg("transfer"), py::arg("samples"), py::arg("iterations"))
+           py::arg("transfer"), py::arg("head_transfer"), py::arg("head_ratio"), py::arg("samples"),
+           py::arg("iterations"))
       .def_property_readonly("sections", &gridedge::FaultLocator::sections)
       .def_property_readonly("meters", &gridedge::FaultLocator::meters)
       .def("locate", &locate, py::arg("during"), py::arg("prefault"), py::arg("phases"),
            py::arg("earthed"), py::arg("measured"), py::arg("weight"), py::arg("meter_prefault"),
-           py::arg("reactance_weight"), py::arg("scale_weight"),
-           "Return (section, fraction, resistance, current, cost, reactance, mismatch) of every "
+           py::arg("head_weight"), py::arg("current_weight"), py::arg("current_share"),
+           py::arg("voltage_variance"), py::arg("voltage_share"), py::arg("source_weight"),
+           py::arg("reactance_weight"),
+           "Return (section, fraction, resistance, current, cost, reactance, mismatch, spread) of "
+           "every "
            "local minimum of the score; see gridedge._twin.faultloc.FeederKernel.locate.");
 }

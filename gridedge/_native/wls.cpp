@@ -21,6 +21,7 @@ namespace {
 using Ints = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>;
 using Reals = py::array_t<double, py::array::c_style | py::array::forcecast>;
 using Complexes = py::array_t<complex, py::array::c_style | py::array::forcecast>;
+using Bools = py::array_t<bool, py::array::c_style | py::array::forcecast>;
 
 template <class T, class Array>
 std::vector<T> vector_of(const Array& array, py::ssize_t size, const char* name) {
@@ -35,7 +36,7 @@ std::vector<T> vector_of(const Array& array, py::ssize_t size, const char* name)
 }
 
 template <class Array>
-const double* reals_of(const Array& array, std::size_t size, const char* name) {
+const auto* reals_of(const Array& array, std::size_t size, const char* name) {
   if (array.ndim() != 1 || static_cast<std::size_t>(array.shape(0)) != size) {
     throw py::value_error(std::string(name) + " must be one-dimensional of length " +
                           std::to_string(size));
@@ -104,15 +105,16 @@ class Solver {
     }
   }
 
-  std::tuple<int, int, double, int, double> solve(const Reals& values, const Reals& weights,
-                                                  const Reals& vm, const Reals& va,
-                                                  double tolerance, double tolerance_sd,
-                                                  int max_iterations, double pivot_tolerance,
-                                                  double min_current, double max_magnitude,
-                                                  bool check_observability) {
+  std::tuple<int, int, double, int, double> solve(const Reals& values, const Reals& covariance,
+                                                  const Bools& active, const Reals& vm,
+                                                  const Reals& va, double tolerance,
+                                                  double tolerance_sd, int max_iterations,
+                                                  double pivot_tolerance, double min_current,
+                                                  double max_magnitude, bool check_observability) {
     auto& e = *estimator_;
     const double* z = reals_of(values, e.n_measurement(), "values");
-    const double* w = reals_of(weights, e.weight_size(), "weights");
+    const double* c = reals_of(covariance, e.weight_size(), "covariance");
+    const bool* used = reals_of(active, e.n_measurement(), "active");
     const double* m0 = reals_of(vm, static_cast<std::size_t>(e.n_node()), "vm");
     const double* a0 = reals_of(va, static_cast<std::size_t>(e.n_node()), "va");
     if (!(tolerance > 0.0)) throw py::value_error("tolerance must be positive");
@@ -123,10 +125,13 @@ class Solver {
     gridedge::wls::Report report;
     {
       py::gil_scoped_release release;
-      report = e.solve(z, w, m0, a0, settings, check_observability);
+      report = e.solve(z, c, used, m0, a0, settings, check_observability);
     }
-    const int node = report.state >= 0 ? e.states().node[report.state] : -1;
-    return {report.status, report.iterations, report.step, node, report.objective};
+    // Where the status points: the bad group for kBadCovariance, else a node (or -1).
+    const int where = report.status == gridedge::wls::kBadCovariance ? report.group
+                      : report.state >= 0                            ? e.node_of_state(report.state)
+                                                                     : -1;
+    return {report.status, report.iterations, report.step, where, report.objective};
   }
 
   py::array_t<double> vm() const { return copy(estimator_->voltage_magnitude()); }
@@ -223,8 +228,8 @@ PYBIND11_MODULE(wls, m) {
            py::arg("from_node"), py::arg("to_node"), py::arg("two_port"), py::arg("fixed_angle"),
            py::arg("kind"), py::arg("node"), py::arg("branch"), py::arg("end"),
            py::arg("group_ptr"))
-      .def("solve", &Solver::solve, py::arg("values"), py::arg("weights"), py::arg("vm"),
-           py::arg("va"), py::kw_only(), py::arg("tolerance"), py::arg("tolerance_sd"),
+      .def("solve", &Solver::solve, py::arg("values"), py::arg("covariance"), py::arg("active"),
+           py::arg("vm"), py::arg("va"), py::arg("tolerance"), py::arg("tolerance_sd"),
            py::arg("max_iterations"), py::arg("pivot_tolerance"), py::arg("min_current"),
            py::arg("max_magnitude"), py::arg("check_observability") = true)
       .def_property_readonly("vm", &Solver::vm)

@@ -12,15 +12,35 @@ For one fault the kernel
 2. for a point at fraction x of a section, computes the voltage there and the fault current:
    what arrives at x minus what the feeder beyond x draws, during the fault minus before it
    (Takagi's superimposed current), kept to the phases the fault kind involves;
-3. scores the point with a weighted sum of squares: the reactance of the fault loop,
-   ``Im(V_loop / I_loop)``, which is zero at the fault (the fault is a resistance), and the
-   differences between the phase-voltage magnitudes the other meters measured and those
-   predicted with the transfer impedances, ``V_i = V_i,pre - Z_i,f I_f``;
+3. scores the point with a weighted sum of squares (a chi-square when the standard deviations
+   are right) of three kinds of residual:
+
+   - the reactance of the fault loop, ``Im(V_loop / I_loop)``, zero at a resistive fault;
+   - the head's measured voltage change, fault minus pre-fault, against the model's
+     ``-Z_h,f I_f`` (source impedance included);
+   - the phase-voltage magnitudes the other meters measured against
+     ``|V_i,pre - Z_i,f I_f|`` (transfer impedances of the grid's sequence Z-bus);
+
+   with complex nuisance parameters fitted at every point: the relative error s of the fault
+   current (the head's current noise, prior from its standard error; one per faulted phase
+   for a two-phase fault with earth, whose two currents are measured apart), and the relative
+   errors e0 and e1 of the impedance behind the head (the source) in the zero sequence and in
+   the others (prior ``1 / source_weight``), which scale the part ``ratio_i Z_h,f I_f`` of
+   every predicted sag that the head's own sag carries. All enter linearly. The loop
+   reactance moves with them as the head's noise moves it: its residual takes out the fault
+   set's share of the head's voltage error through the head's change, follows s through
+   the mix of loop impedances that the fault and pre-fault currents' errors move it by
+   (``-Im(Z s)``), and takes what the nuisances cannot carry as variance beside the model's
+   own error (``reactance_weight``). Minimising over the nuisances is a 6 x 6 (8 x 8)
+   weighted least-squares solve per point;
 4. minimises the score on every section: on a uniform grid of `samples` + 1 points, then by
-   golden-section search around every grid minimum and every sign change of the reactance.
+   golden-section search around every grid minimum and every sign change of the reactance;
+   the score's curvature at each minimum gives the fraction's standard deviation.
 
 Both backends evaluate the same formulas in the same order.
 """
+
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -35,6 +55,8 @@ _TINY = 1e-12
 """Floor of a predicted magnitude, p.u. (a bolted fault at a meter's bus predicts zero)."""
 _SAME_POINT = 1e-6
 """Minima of one section closer than this (fraction) are one candidate."""
+_CURVATURE_STEP = 1e-3
+"""Step (fraction of a section) of the second difference that gives the score's curvature."""
 
 
 class FeederKernel:
@@ -60,6 +82,12 @@ class FeederKernel:
     transfer : ndarray of complex128, shape (3, m, e)
         Transfer impedance from each section end bus (e) to each scoring meter's bus (m), per
         sequence, p.u.
+    head_transfer : ndarray of complex128, shape (3, e)
+        Transfer impedance from each section end bus to the head meter's bus, per sequence,
+        p.u.
+    head_ratio : ndarray of complex128, shape (3, m)
+        Voltage change at each scoring meter's bus per unit change at the head meter's bus
+        (``Z_i,h / Z_h,h``), per sequence.
     samples : int
         Grid points per section.
     iterations : int
@@ -76,6 +104,8 @@ class FeederKernel:
         from_end: NDArray[np.int64],
         to_end: NDArray[np.int64],
         transfer: NDArray[np.complex128],
+        head_transfer: NDArray[np.complex128],
+        head_ratio: NDArray[np.complex128],
         samples: int,
         iterations: int,
     ) -> None:
@@ -95,6 +125,8 @@ class FeederKernel:
                 f"{transfer.shape}"
             )
         n_ends = transfer.shape[2]
+        _check_shape("head_transfer", head_transfer, np.complex128, (3, n_ends))
+        _check_shape("head_ratio", head_ratio, np.complex128, (3, transfer.shape[1]))
         if n == 0:
             raise InvalidInputError("a feeder needs at least one section")
         if parent[0] != -1 or np.any(parent[1:] < 0) or np.any(parent >= np.arange(n)):
@@ -113,6 +145,8 @@ class FeederKernel:
         self.from_end = from_end
         self.to_end = to_end
         self.transfer = transfer
+        self.head_transfer = head_transfer
+        self.head_ratio = head_ratio
         self.samples = int(samples)
         self.iterations = int(iterations)
 
@@ -135,13 +169,19 @@ class FeederKernel:
         measured: NDArray[np.float64],
         weight: NDArray[np.float64],
         meter_prefault: NDArray[np.complex128],
+        head_weight: NDArray[np.float64],
+        current_weight: NDArray[np.float64],
+        current_share: NDArray[np.float64],
+        voltage_variance: float,
+        voltage_share: float,
+        source_weight: float,
         reactance_weight: float,
-        scale_weight: float,
     ) -> tuple[
         NDArray[np.int64],
         NDArray[np.float64],
         NDArray[np.float64],
         NDArray[np.complex128],
+        NDArray[np.float64],
         NDArray[np.float64],
         NDArray[np.float64],
         NDArray[np.float64],
@@ -164,11 +204,30 @@ class FeederKernel:
             Weight of each magnitude (one over its variance), p.u.^-2.
         meter_prefault : ndarray of complex128, shape (m,)
             Positive-sequence voltage of each scoring meter's bus before the fault, p.u.
+        head_weight : ndarray of float64, shape (3,)
+            Weight of the real and of the imaginary part of the head's voltage change in
+            phases a, b, c (two over the variance of its complex error), p.u.^-2; > 0.
+        current_weight : ndarray of float64, shape (2,)
+            Weight of each part of the fault current's relative errors (two over their
+            variance); > 0: the loop current's first (the second is unused), or, for a
+            two-phase fault with earth, the two faulted phases' currents in phase order.
+        current_share : ndarray of float64, shape (2,)
+            Share of each part's error variance that comes from the pre-fault current, in
+            [0, 1]. The fault current's error moves the loop reactance at the fault through
+            the whole loop seen from the head, the pre-fault current's through the fault
+            alone: the reactance row follows the expected mix and takes the rest as variance.
+        voltage_variance : float
+            Variance of the error of the loop's voltage change at the head (fault and
+            pre-fault voltages together), p.u.^2; >= 0.
+        voltage_share : float
+            Share of `voltage_variance` that comes from the pre-fault voltages, in [0, 1]:
+            the loop reactance carries the fault voltages' error, the head's change both.
+        source_weight : float
+            Weight of each part of the relative errors of the impedance behind the head, in
+            the zero sequence and in the others; > 0.
         reactance_weight : float
-            Weight of the loop reactance (one over its variance), p.u.^-2; > 0.
-        scale_weight : float
-            One over the variance of the common complex scale of the predicted sags (the
-            relative error of the fault current and the model); > 0.
+            Weight of the loop reactance beyond what s and the head's voltage explain (one
+            over the variance of the model's error), p.u.^-2; > 0.
 
         Returns
         -------
@@ -181,23 +240,42 @@ class FeederKernel:
         current : ndarray of complex128, shape (k, 3)
             Sequence currents into the fault, p.u., reduced to what the fault kind lets flow.
         cost : ndarray of float64, shape (k,)
-            The score: weighted squares of the reactance and of the magnitude differences,
-            minimised over the sags' common scale.
+            The score: weighted squares of the residuals, minimised over the nuisances,
+            priors included.
         reactance : ndarray of float64, shape (k,)
             Loop reactance, p.u.
         mismatch : ndarray of float64, shape (k,)
-            Unweighted sum of squares of the magnitude differences at that scale, p.u.^2.
+            Unweighted sum of squares of the magnitude differences at the fitted
+            nuisances, p.u.^2.
+        spread : ndarray of float64, shape (k,)
+            Standard deviation of the fraction: the score is a chi-square in it near its
+            minimum, ``sqrt(2 / curvature)`` from a second difference kept inside the
+            section; infinite where the score does not curve upwards.
         """
         _check_shape("during", during, np.complex128, (2, 3))
         _check_shape("prefault", prefault, np.complex128, (2, 3))
         _check_shape("measured", measured, np.float64, (self.meters, 3))
         _check_shape("weight", weight, np.float64, (self.meters, 3))
         _check_shape("meter_prefault", meter_prefault, np.complex128, (self.meters,))
+        _check_shape("head_weight", head_weight, np.float64, (3,))
+        _check_shape("current_weight", current_weight, np.float64, (2,))
+        _check_shape("current_share", current_share, np.float64, (2,))
         if phases not in range(1, 8) or (phases in (1, 2, 4) and not earthed):
             raise InvalidInputError(f"phases {phases} with earthed={earthed} is not a fault kind")
-        for name, value in (("reactance_weight", reactance_weight), ("scale_weight", scale_weight)):
+        for name, value in (
+            ("head_weight", float(head_weight.min())),
+            ("current_weight", float(current_weight.min())),
+            ("source_weight", source_weight),
+            ("reactance_weight", reactance_weight),
+        ):
             if not (np.isfinite(value) and value > 0):
                 raise InvalidInputError(f"{name} must be > 0, got {value!r}")
+        if not (np.all(np.isfinite(head_weight)) and np.all(np.isfinite(current_weight))):
+            raise InvalidInputError("head_weight and current_weight must be finite")
+        if not (np.all((current_share >= 0) & (current_share <= 1)) and 0 <= voltage_share <= 1):
+            raise InvalidInputError("current_share and voltage_share must lie in [0, 1]")
+        if not (np.isfinite(voltage_variance) and voltage_variance >= 0):
+            raise InvalidInputError(f"voltage_variance must be >= 0, got {voltage_variance!r}")
         if np.any(~np.isfinite(weight) | (weight < 0)):
             raise InvalidInputError("weight must be finite and >= 0")
         problem = _Problem(
@@ -208,11 +286,23 @@ class FeederKernel:
             measured,
             weight,
             meter_prefault,
+            (during[0] - prefault[0]) @ _TO_PHASE.T,
+            np.array([head_weight, head_weight]).T.reshape(6),
+            np.repeat(
+                [*current_weight[: _part_count(phases, earthed)], source_weight, source_weight], 2
+            ),
+            _Shares(current_share, voltage_variance, voltage_share),
             reactance_weight,
-            scale_weight,
         )
         section, fraction = self._minima(problem)
-        return (section, fraction, *problem.evaluate(section, fraction, full=True))
+        centre = np.clip(fraction, _CURVATURE_STEP, 1 - _CURVATURE_STEP)
+        around = [
+            problem.evaluate(section, centre + step * _CURVATURE_STEP)[0] for step in (-1, 0, 1)
+        ]
+        curvature = (around[0] - 2 * around[1] + around[2]) / _CURVATURE_STEP**2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            spread = np.where(curvature > 0, np.sqrt(2 / curvature), np.inf)
+        return (section, fraction, *problem.evaluate(section, fraction, full=True), spread)
 
     def _walk(self, head: NDArray[np.complex128]) -> NDArray[np.complex128]:
         """Voltage at the sending bus and current into every section, shape (n, 2, 2, 3)."""
@@ -259,6 +349,15 @@ class FeederKernel:
         return sections[keep], best[keep]
 
 
+@dataclass(frozen=True)
+class _Shares:
+    """How the head's errors split between its fault and pre-fault sets (see ``locate``)."""
+
+    current: NDArray[np.float64]
+    voltage_variance: float
+    voltage: float
+
+
 class _Problem:
     """The score of points of the feeder for one fault."""
 
@@ -271,8 +370,11 @@ class _Problem:
         measured: NDArray[np.float64],
         weight: NDArray[np.float64],
         meter_prefault: NDArray[np.complex128],
+        head_change: NDArray[np.complex128],
+        head_weight: NDArray[np.float64],
+        prior: NDArray[np.float64],
+        shares: "_Shares",
         reactance_weight: float,
-        scale_weight: float,
     ) -> None:
         self.kernel = kernel
         self.start = start
@@ -282,8 +384,21 @@ class _Problem:
         self.measured = np.where(self.seen, measured, 0.0)
         self.weight = np.where(self.seen, weight, 0.0)
         self.meter_prefault = meter_prefault
+        self.head_change = head_change  # phases a, b, c, p.u.
+        self.head_weight = head_weight  # Re a, Im a, Re b, ...
+        self.prior = prior
+        self.shares = shares
         self.reactance_weight = reactance_weight
-        self.scale_weight = scale_weight
+        # The head's loop: its apparent impedance, and the loop's share of each phase.
+        voltage, current = start[0, 0]
+        head_v, head_i, _ = _loop(
+            voltage[None],
+            _project(current[None] - start[0, 1, 1][None], phases, earthed),
+            phases,
+            earthed,
+        )
+        self.apparent = complex(head_v[0] / head_i[0])
+        self.change_loop = complex(_loop_of(head_change @ _TO_SEQUENCE.T, phases))
 
     def evaluate(
         self, sections: NDArray[np.int64], x: NDArray[np.float64], full: bool = False
@@ -296,40 +411,141 @@ class _Problem:
         # Divided as the compiled kernel does: without fault current the score is NaN there
         # too, and no point qualifies.
         with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = v_loop * np.conj(i_loop) / (i_loop.real**2 + i_loop.imag**2)
+            inverse = np.conj(i_loop) / (i_loop.real**2 + i_loop.imag**2)
+        ratio = v_loop * inverse
         reactance = ratio.imag
-        near = kernel.transfer[:, :, kernel.from_end[sections]]  # (3, m, k)
-        far_index = kernel.to_end[sections]
-        far = kernel.transfer[:, :, np.maximum(far_index, 0)]
+        near, far_index = kernel.from_end[sections], kernel.to_end[sections]
         share = np.where(far_index >= 0, x, 0.0)
-        z = (1 - share) * near + share * far
+        far = np.maximum(far_index, 0)
+        z = (1 - share) * kernel.transfer[:, :, near] + share * kernel.transfer[:, :, far]
+        head_z = (
+            (1 - share) * kernel.head_transfer[:, near] + share * kernel.head_transfer[:, far]
+        ).T
         sag = np.einsum("ps,smk->kmp", _TO_PHASE, z * current.T[:, None, :])  # (k, m, 3)
         before = np.einsum("p,m->mp", _TO_PHASE[:, 1], self.meter_prefault)  # (m, 3)
         voltage_at = before - sag
         magnitude = np.maximum(np.sqrt(voltage_at.real**2 + voltage_at.imag**2), _TINY)
-        # The sags' common complex scale 1 + u + jv is a nuisance parameter with prior
-        # variance 1 / scale_weight: linearised, its least-squares fit is a 2 x 2 solve.
-        product = np.conj(voltage_at) * sag / magnitude
-        slope_u, slope_v = -product.real, product.imag
-        residual = np.where(self.seen, magnitude - self.measured, 0.0)
-        w = self.weight
-        saa = (w * slope_u * slope_u).sum(axis=(1, 2)) + self.scale_weight
-        sab = (w * slope_u * slope_v).sum(axis=(1, 2))
-        sbb = (w * slope_v * slope_v).sum(axis=(1, 2)) + self.scale_weight
-        sar = (w * slope_u * residual).sum(axis=(1, 2))
-        sbr = (w * slope_v * residual).sum(axis=(1, 2))
-        srr = (w * residual * residual).sum(axis=(1, 2))
-        determinant = saa * sbb - sab * sab
-        u = (sab * sbr - sbb * sar) / determinant
-        v = (sab * sar - saa * sbr) / determinant
-        cost = self.reactance_weight * reactance * reactance + srr + u * sar + v * sbr
+        modelled = -head_z * current  # the head's change, -Z_h,f I_f, sequences (k, 3)
+        change = self.head_change[None] - modelled @ _TO_PHASE.T
+        # Residuals, in row order: the loop reactance with the head's measured voltage noise
+        # taken out; the head's change, Re and Im per phase; the meters' magnitudes.
+        count = x.shape[0]
+        meter_residual = np.where(self.seen, magnitude - self.measured, 0.0).reshape(
+            count, self.seen.size
+        )
+        kept = 1.0 - self.shares.voltage
+        parts = _parts(current, self.phases, self.earthed)
+        residual = np.concatenate(
+            [
+                (
+                    reactance
+                    - (kept * (self.change_loop - _loop_of(modelled, self.phases)) * inverse).imag
+                )[:, None],
+                np.stack([change.real, change.imag], axis=-1).reshape(count, 6),
+                meter_residual,
+            ],
+            axis=1,
+        )
+        weights = np.concatenate(
+            [
+                self._reactance_weight(parts, ratio, inverse)[:, None],
+                np.broadcast_to(self.head_weight, (count, 6)),
+                np.broadcast_to(self.weight.reshape(-1), meter_residual.shape),
+            ],
+            axis=1,
+        )
+        rows = self._rows(
+            z, head_z, parts, modelled, np.conj(voltage_at) / magnitude, ratio, inverse
+        )
+        normal = np.einsum("kri,kr,krj->kij", rows, weights, rows) + np.diag(self.prior)
+        gradient = np.einsum("kri,kr,kr->ki", rows, weights, residual)
+        # Without fault current at a point its score is NaN, as in the compiled kernel.
+        step = _solve(normal, gradient)
+        cost = (weights * residual * residual).sum(axis=1) + (gradient * step).sum(axis=1)
         if not full:
             return cost, reactance
-        fitted = np.where(
-            self.seen, residual + slope_u * u[:, None, None] + slope_v * v[:, None, None], 0.0
+        fitted = meter_residual + np.einsum("kri,ki->kr", rows[:, 7:], step)
+        mismatch = np.where(self.seen.reshape(-1), fitted, 0.0)
+        return factor * ratio.real, current, cost, reactance, (mismatch * mismatch).sum(axis=1)
+
+    def _reactance_weight(
+        self,
+        parts: list[NDArray[np.complex128]],
+        ratio: NDArray[np.complex128],
+        inverse: NDArray[np.complex128],
+    ) -> NDArray[np.float64]:
+        """Weight of the loop reactance row (k,): one over the variance the nuisances leave.
+
+        The model's error; the part of the head's voltage error the head's change does not
+        share; and the part of each current part's error that its nuisance does not carry
+        (the fault and pre-fault currents move the reactance through the whole loop and
+        through the fault alone: the nuisance follows their expected mix).
+        """
+        shares = self.shares
+        scale = inverse.real**2 + inverse.imag**2
+        variance = 1.0 / self.reactance_weight + (
+            shares.voltage * (1 - shares.voltage) * shares.voltage_variance * scale / 2
         )
-        mismatch = (fitted * fitted).sum(axis=(1, 2))
-        return factor * ratio.real, current, cost, reactance, mismatch
+        for d, part in enumerate(parts):
+            spread = (self.apparent - ratio) * _loop_of(part, self.phases) * inverse
+            share = shares.current[d]
+            variance = variance + (
+                (spread.real**2 + spread.imag**2) * share * (1 - share) / self.prior[2 * d]
+            )
+        return 1.0 / variance
+
+    def _rows(
+        self,
+        z: NDArray[np.complex128],
+        head_z: NDArray[np.complex128],
+        parts: list[NDArray[np.complex128]],
+        modelled: NDArray[np.complex128],
+        unit: NDArray[np.complex128],
+        ratio: NDArray[np.complex128],
+        inverse: NDArray[np.complex128],
+    ) -> NDArray[np.float64]:
+        """Slopes of every residual (k, 7 + 3m, 2 q) with respect to the q complex nuisances.
+
+        Each nuisance nu moves the meters' voltages, the modelled head change and the loop
+        reactance (by Im(K nu)); a magnitude moves by Re(conj(V) / |V| dV).
+        """
+        kept = 1.0 - self.shares.voltage
+        effects = []
+        for d, part in enumerate(parts):
+            head_effect = -head_z * part
+            meter_effect = -np.einsum("ps,smk->kmp", _TO_PHASE, z * part.T[:, None, :])
+            through = self.apparent - self.shares.current[d] * (self.apparent - ratio)
+            coefficient = (
+                kept * _loop_of(head_effect, self.phases) - through * _loop_of(part, self.phases)
+            ) * inverse
+            effects.append((meter_effect, head_effect, coefficient))
+        # The source's relative errors: one for the zero sequence, one for the others.
+        for sequences in ([1, 0, 0], [0, 1, 1]):
+            source = modelled * np.array(sequences)
+            meter_effect = np.einsum("ps,sm,ks->kmp", _TO_PHASE, self.kernel.head_ratio, source)
+            effects.append((meter_effect, source, kept * _loop_of(source, self.phases) * inverse))
+        reactance_rows, head_rows, meter_rows = [], [], []
+        for meter_effect, head_effect, coefficient in effects:
+            reactance_rows += [coefficient.imag, coefficient.real]
+            phase = head_effect @ _TO_PHASE.T
+            head_rows += [
+                np.stack([-phase.real, -phase.imag], axis=-1),
+                np.stack([phase.imag, -phase.real], axis=-1),
+            ]
+            product = unit * meter_effect
+            meter_rows += [product.real, -product.imag]
+        count, columns = unit.shape[0], len(reactance_rows)
+        seen = self.seen[None, :, :, None]
+        return np.concatenate(
+            [
+                np.stack(reactance_rows, axis=-1)[:, None],
+                np.stack(head_rows, axis=-1).reshape(count, 6, columns),
+                np.where(seen, np.stack(meter_rows, axis=-1), 0.0).reshape(
+                    count, self.seen.size, columns
+                ),
+            ],
+            axis=1,
+        )
 
     def _fault_point(
         self, sections: NDArray[np.int64], x: NDArray[np.float64]
@@ -346,6 +562,32 @@ class _Problem:
         beyond = rest_shunt + terminal / (1 + rest_series * terminal)
         fault_current = arriving - beyond * v
         return v[:, 0], fault_current[:, 0] - fault_current[:, 1]
+
+
+def _solve(normal: NDArray[np.float64], gradient: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Steps ``-normal^-1 gradient`` (k, q), by Cholesky as the compiled kernel does.
+
+    Without fault current at a point its matrix is not finite or not positive definite, and
+    the step - so the score - is NaN there, in both backends.
+    """
+    size = normal.shape[1]
+    factor = np.zeros_like(normal)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for a in range(size):
+            for b in range(a + 1):
+                total = normal[:, a, b] - (factor[:, a, :b] * factor[:, b, :b]).sum(axis=1)
+                factor[:, a, b] = np.sqrt(total) if a == b else total / factor[:, b, b]
+        half = np.zeros_like(gradient)
+        for a in range(size):
+            half[:, a] = (-gradient[:, a] - (factor[:, a, :a] * half[:, :a]).sum(axis=1)) / factor[
+                :, a, a
+            ]
+        step = np.zeros_like(gradient)
+        for a in reversed(range(size)):
+            step[:, a] = (
+                half[:, a] - (factor[:, a + 1 :, a] * step[:, a + 1 :]).sum(axis=1)
+            ) / factor[:, a, a]
+    return step
 
 
 def _golden(
@@ -410,6 +652,30 @@ def _project(current: NDArray[np.complex128], phases: int, earthed: bool) -> NDA
     return kept @ _TO_SEQUENCE.T
 
 
+def _part_count(phases: int, earthed: bool) -> int:
+    """How many independent parts the fault current of a kind has (see :func:`_parts`)."""
+    return 2 if bin(phases).count("1") == 2 and earthed else 1
+
+
+def _parts(
+    current: NDArray[np.complex128], phases: int, earthed: bool
+) -> list[NDArray[np.complex128]]:
+    """The fault current's independently measured parts, sequences (k, 3) each.
+
+    A two-phase fault with earth draws two independent phase currents; every other kind one
+    current (the loop's), which is the whole of `current` as :func:`_project` leaves it.
+    """
+    if _part_count(phases, earthed) == 1:
+        return [current]
+    phase = current @ _TO_PHASE.T
+    parts = []
+    for p in (p for p in range(3) if phases >> p & 1):
+        alone = np.zeros_like(phase)
+        alone[:, p] = phase[:, p]
+        parts.append(alone @ _TO_SEQUENCE.T)
+    return parts
+
+
 def _loop(
     voltage: NDArray[np.complex128],
     current: NDArray[np.complex128],
@@ -417,15 +683,23 @@ def _loop(
     earthed: bool,
 ) -> tuple[NDArray[np.complex128], NDArray[np.complex128], float]:
     """Loop voltage, loop current and the factor from loop resistance to fault resistance."""
+    two_phase = bin(phases).count("1") == 2
+    factor = 2.0 if two_phase and not earthed else 1.0
+    return _loop_of(voltage, phases), _loop_of(current, phases), factor
+
+
+def _loop_of(sequence: NDArray[np.complex128], phases: int) -> NDArray[np.complex128]:
+    """The fault loop's combination of sequence quantities (..., 3).
+
+    a-g: Xa; b-c and b-c-g: Xb - Xc; a-b-c: the positive sequence.
+    """
     faulted = [p for p in range(3) if phases >> p & 1]
     if len(faulted) == 3:
-        return voltage[:, 1], current[:, 1], 1.0
-    v = voltage @ _TO_PHASE.T
-    i = current @ _TO_PHASE.T
+        return sequence[..., 1]
+    phase = sequence @ _TO_PHASE.T
     if len(faulted) == 1:
-        return v[:, faulted[0]], i[:, faulted[0]], 1.0
-    p, q = faulted
-    return v[:, p] - v[:, q], i[:, p] - i[:, q], 1.0 if earthed else 2.0
+        return phase[..., faulted[0]]
+    return phase[..., faulted[0]] - phase[..., faulted[1]]
 
 
 def _check_vector(name: str, array: NDArray[np.generic], dtype: type) -> int:

@@ -3,8 +3,11 @@
 The measurement functions and their Jacobian are built as scipy sparse matrices, the gain
 matrix as ``H^T W H`` and factorised by SuperLU in symmetric mode (diagonal pivots, a
 fill-reducing order), after a symmetric scaling to unit diagonal so that a pivot is compared
-with its own diagonal as the compiled kernel does. Singular gain matrices are analysed with a
-dense eigen-decomposition: this twin is the reference and the baseline, not the fast path.
+with its own diagonal as the compiled kernel does. Its solves are refined once against the
+unfactored gain (the compiled kernel corrects each island's voltage level instead; both reach
+the same estimate), and its covariances are deflated along each island's voltage level as the
+kernel's are. Singular gain matrices are analysed with a dense eigen-decomposition: this twin
+is the reference and the baseline, not the fast path.
 """
 
 import math
@@ -14,12 +17,13 @@ import scipy.linalg as la
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from numpy.typing import ArrayLike, NDArray
+from scipy.sparse.csgraph import connected_components
 
 from gridedge.errors import ConvergenceError, InvalidInputError
 
 I_ANGLE = 7
 """Largest kind code (the codes are those of the compiled kernel)."""
-CONVERGED, UNOBSERVABLE, NOT_CONVERGED, DIVERGED, SINGULAR = range(5)
+CONVERGED, UNOBSERVABLE, NOT_CONVERGED, DIVERGED, SINGULAR, BAD_COVARIANCE = range(6)
 
 Report = tuple[int, int, float, int, float]
 
@@ -195,6 +199,15 @@ class Solver:
         )
         self.state_node = self.state_columns % self.n_node
         self.state_is_magnitude = self.state_columns >= self.n_node
+        # Voltage level of each island: the magnitudes of its nodes together.
+        _, island = connected_components(abs(self.admittance), directed=False)
+        magnitude = np.flatnonzero(self.state_is_magnitude)
+        self._levels = sp.csr_matrix(
+            (np.ones(magnitude.size), (magnitude, island[self.state_node[magnitude]])),
+            shape=(self.state_columns.size, int(island.max()) + 1),
+        )
+        self._deflation: tuple[NDArray, NDArray, NDArray] | None = None
+        self._factored_jacobian: sp.csr_matrix | None = None
         self._measured = _Quantities(self, kind, node, branch, end)
         groups = _ints(group_ptr, "group_ptr")
         m = self.n_measurement
@@ -241,10 +254,10 @@ class Solver:
     def solve(
         self,
         values: ArrayLike,
-        weights: ArrayLike,
+        covariance: ArrayLike,
+        active: ArrayLike,
         vm: ArrayLike,
         va: ArrayLike,
-        *,
         tolerance: float,
         tolerance_sd: float,
         max_iterations: int,
@@ -255,20 +268,38 @@ class Solver:
     ) -> Report:
         m = self.n_measurement
         z = np.asarray(values, dtype=np.float64)
-        w = np.asarray(weights, dtype=np.float64)
-        if z.shape != (m,) or w.shape != (self.weight_size,):
+        c = np.asarray(covariance, dtype=np.float64)
+        used = np.asarray(active, dtype=bool)
+        if z.shape != (m,) or c.shape != (self.weight_size,) or used.shape != (m,):
             raise InvalidInputError(
-                f"values must have shape ({m},) and weights ({self.weight_size},)"
+                f"values and active must have shape ({m},) and covariance ({self.weight_size},)"
             )
         if not tolerance > 0 or max_iterations <= 0:
             raise InvalidInputError("tolerance and max_iterations must be positive")
+        weights, bad = self._weigh(c, used)
+        if bad >= 0:
+            return BAD_COVARIANCE, 0, 0.0, bad, 0.0
         self.vm = np.array(vm, dtype=np.float64)
         self.va = np.array(va, dtype=np.float64)
         self._z = z
-        self._weights = sp.csr_matrix((w, (self._weight_rows, self._weight_cols)), shape=(m, m))
+        self._weights = weights
         self._settings = {"pivot_tolerance": pivot_tolerance, "min_current": min_current}
         self._factor = None
+        return self._iterate(
+            tolerance, tolerance_sd, max_iterations, max_magnitude, check_observability
+        )
+
+    def _iterate(
+        self,
+        tolerance: float,
+        tolerance_sd: float,
+        max_iterations: int,
+        max_magnitude: float,
+        check_observability: bool,
+    ) -> Report:
+        """Gauss-Newton from the state in ``vm``, ``va`` with the weights set by solve()."""
         step, worst = 0.0, -1
+        last_step = last_step_sd = 1.0
         for iteration in range(max_iterations):
             jacobian, residual = self._linearise()
             if (
@@ -279,6 +310,8 @@ class Solver:
                 return UNOBSERVABLE, 0, step, -1, 0.0
             if not self._factorise(jacobian.T @ self._weights @ jacobian, observability=False):
                 return SINGULAR, iteration, step, -1, 0.0
+            self._factored_jacobian = jacobian
+            self._deflation = None
             rhs = jacobian.T @ (self._weights @ residual)
             dx = self._solve(rhs)
             for _ in range(REFINEMENTS):
@@ -287,19 +320,64 @@ class Solver:
             finite = np.isfinite(dx)
             worst = int(np.argmax(~finite)) if not finite.all() else int(np.argmax(np.abs(dx)))
             step = float(np.max(np.abs(dx))) if finite.all() else float("nan")
+            # The last iterate's factor serves the covariances, as in the compiled kernel.
             self._apply(dx)
-            self._factor = None  # the gain belongs to the previous state now
             node = int(self.state_node[worst])
             if not finite.all():
                 return DIVERGED, iteration + 1, step, node, 0.0
             bad = np.flatnonzero(~((self.vm > 0) & (self.vm < max_magnitude)))
             if bad.size:
                 return DIVERGED, iteration + 1, step, int(bad[0]), 0.0
-            if step <= tolerance or step_sd <= tolerance_sd:
+            # Once contracting, the distance to go is about rho / (1 - rho) times the step.
+            rho, rho_sd = (step / last_step, step_sd / last_step_sd) if iteration else (1.0, 1.0)
+            to_go = step * rho / (1 - rho) if rho < 0.5 else step
+            to_go_sd = step_sd * rho_sd / (1 - rho_sd) if rho_sd < 0.5 else step_sd
+            last_step, last_step_sd = step, step_sd
+            if min(step, to_go) <= tolerance or min(step_sd, to_go_sd) <= tolerance_sd:
                 _, residual = self._linearise()
                 objective = float(residual @ (self._weights @ residual))
                 return CONVERGED, iteration + 1, step, node, objective
         return NOT_CONVERGED, max_iterations, step, int(self.state_node[worst]), 0.0
+
+    def _weigh(
+        self, covariance: NDArray[np.float64], active: NDArray[np.bool_]
+    ) -> tuple[sp.csr_matrix | None, int]:
+        """Weight matrix: each group's covariance block inverted over its members in use.
+
+        Returns the weights and -1, or None and the first group whose block (over its members
+        in use) is not finite and positive definite.
+        """
+        m = self.n_measurement
+        first, sizes = self._groups[:-1], np.diff(self._groups)
+        offsets = np.concatenate([[0], np.cumsum(sizes**2)[:-1]])
+        weights = np.zeros(self.weight_size)
+        single = sizes == 1
+        variance = covariance[offsets[single]]
+        used = active[first[single]]
+        bad = used & ~((variance > 0) & np.isfinite(variance))
+        weights[offsets[single]] = np.where(used, 1.0 / np.where(used, variance, 1.0), 0.0)
+        problems = list(np.flatnonzero(single)[bad][:1])
+        for g in np.flatnonzero(~single).tolist():
+            size, offset = int(sizes[g]), int(offsets[g])
+            block = covariance[offset : offset + size * size].reshape(size, size)
+            members = np.flatnonzero(active[first[g] : first[g] + size])
+            if members.size == 0:
+                continue
+            sub = block[np.ix_(members, members)]
+            try:
+                if not np.all(np.isfinite(sub)):
+                    raise la.LinAlgError("not finite")
+                factor = la.cho_factor(sub, lower=True)
+            except la.LinAlgError:
+                problems.append(g)
+                break
+            inverse = np.zeros((size, size))
+            inverse[np.ix_(members, members)] = la.cho_solve(factor, np.eye(members.size))
+            weights[offset : offset + size * size] = inverse.ravel()
+        if problems:
+            return None, int(min(problems))
+        matrix = sp.csr_matrix((weights, (self._weight_rows, self._weight_cols)), shape=(m, m))
+        return matrix, -1
 
     def estimates(self) -> NDArray[np.float64]:
         return self._h.copy()
@@ -318,13 +396,11 @@ class Solver:
         return np.unique(self.state_node[flagged]).astype(np.int64)
 
     def measurement_variance(self) -> NDArray[np.float64]:
-        jacobian = self._at_estimate()
-        return self._quadratic_forms(jacobian, jacobian)
+        return self._variances(self._at_estimate())
 
     def state_variance(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         self._at_estimate()
-        identity = sp.identity(self.n_state, format="csr")
-        diagonal = self._quadratic_forms(identity, identity)
+        diagonal = self._variances(sp.identity(self.n_state, format="csr"))
         angle = np.zeros(self.n_node)
         magnitude = np.zeros(self.n_node)
         angle[self.state_node[~self.state_is_magnitude]] = diagonal[~self.state_is_magnitude]
@@ -338,9 +414,13 @@ class Solver:
         self._at_estimate()
         v = self.vm * np.exp(1j * self.va)
         values, jacobian, _ = quantities.evaluate(self, v, self._settings["min_current"])
-        solved = self._solve(jacobian.T.toarray()) if jacobian.shape[0] else np.zeros((0, 0))
-        covariance = jacobian @ solved if jacobian.shape[0] else np.zeros((0, 0))
-        return values, np.asarray(covariance)
+        if jacobian.shape[0] == 0:
+            return values, np.zeros((0, 0))
+        covariance = np.asarray(jacobian @ self._solve(jacobian.T.toarray()))
+        level, along, scale, gy = self._level_terms(jacobian)
+        c = level / scale
+        covariance += -c @ along.T - along @ c.T + (c * gy) @ c.T + (level / scale) @ level.T
+        return values, covariance
 
     # --- internals ----------------------------------------------------------------------
 
@@ -405,18 +485,42 @@ class Solver:
 
     def _at_estimate(self) -> sp.csr_matrix:
         jacobian, _ = self._linearise()
-        if self._factor is None and not self._factorise(
-            jacobian.T @ self._weights @ jacobian, observability=False
-        ):
-            raise ConvergenceError("the gain matrix is singular at the estimate")
+        if self._factor is None:
+            if not self._factorise(jacobian.T @ self._weights @ jacobian, observability=False):
+                raise ConvergenceError("the gain matrix is singular at the estimate")
+            self._factored_jacobian = jacobian
+            self._deflation = None
         return jacobian
 
-    def _quadratic_forms(self, left: sp.csr_matrix, right: sp.csr_matrix) -> NDArray[np.float64]:
-        """diag(left G^-1 right^T), solved in blocks of columns."""
-        out = np.zeros(left.shape[0])
+    def _variances(self, rows: sp.csr_matrix) -> NDArray[np.float64]:
+        """diag(rows G^-1 rows^T), solved in blocks of columns, with the level deflation."""
+        out = np.zeros(rows.shape[0])
         block = 256
-        for start in range(0, left.shape[0], block):
-            stop = min(start + block, left.shape[0])
-            solved = self._solve(right[start:stop].T.toarray())
-            out[start:stop] = np.asarray(left[start:stop].multiply(solved.T).sum(axis=1)).ravel()
-        return out
+        for start in range(0, rows.shape[0], block):
+            stop = min(start + block, rows.shape[0])
+            solved = self._solve(rows[start:stop].T.toarray())
+            out[start:stop] = np.asarray(rows[start:stop].multiply(solved.T).sum(axis=1)).ravel()
+        level, along, scale, gy = self._level_terms(rows)
+        c = level / scale
+        return out + np.sum(-2 * c * along + c * c * gy + level * c, axis=1)
+
+    def _level_terms(
+        self, rows: sp.csr_matrix
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+        """Per row and island: u^T h and y^T h; per island s = u^T G u and g^T y.
+
+        G^-1 = P G^-1 P^T + sum u u^T / s with u an island's voltage level, g = G u,
+        P = I - sum u g^T / s (see the compiled kernel): the factor only enters through
+        P G^-1 P^T, free of its error along u; s and g come from the rows.
+        """
+        if self._deflation is None:
+            jacobian, weights = self._factored_jacobian, self._weights
+            level_rows = jacobian @ self._levels
+            weighted = weights @ level_rows
+            scale = np.asarray(level_rows.multiply(weighted).sum(axis=0)).ravel()
+            g = (jacobian.T @ weighted).toarray()
+            y = self._solve(g)
+            self._deflation = (np.where(scale > 0, scale, np.inf), y, np.sum(g * y, axis=0))
+        scale, y, gy = self._deflation
+        level = (rows @ self._levels).toarray()
+        return level, np.asarray(rows @ y), scale[None, :], gy[None, :]

@@ -77,6 +77,16 @@ class DaqSettings:
         """One code step, V."""
         return 2 * self.input_range_v / 2**self.bits
 
+    @property
+    def noise_rms_v(self) -> float:
+        """Standard deviation of one sample's error, V: the input noise and the rounding.
+
+        Rounding a signal dithered by the noise errs uniformly within half a code, adding
+        1/12 LSB^2 of variance; times the sensors' gain this is each channel's sample noise
+        in primary units.
+        """
+        return self.lsb_v * (self.noise_lsb**2 + 1.0 / 12.0) ** 0.5
+
     def scaling(self, voltage_peak: float, current_peak: float) -> ChannelScaling:
         """Scaling of a meter whose sensors map +-`voltage_peak` V and +-`current_peak` A.
 

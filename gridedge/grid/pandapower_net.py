@@ -3,7 +3,8 @@
 The bus index becomes the bus id as a string; lines become ``"line<index>"``,
 transformers ``"trafo<index>"``, switches ``"switch<index>"``, loads ``"load<index>"``
 (static generators ``"sgen<index>"``, as negative loads), external grids ``"ext_grid<index>"``
-and measurements ``"measurement<index>"``. Out-of-service elements are left out.
+and measurements ``"measurement<index>"`` (bus powers turned from consumption into
+injections). Out-of-service elements are left out.
 
 Data pandapower lacks are filled with documented defaults:
 
@@ -256,12 +257,14 @@ def _measurements(net: Any, buses: dict[int, Any]) -> list[Measurement]:
                 f"measurement {index}: measurement_type {quantity!r} is not supported"
             )
         scale = _MEASUREMENT_SCALE[quantity]
+        # pandapower counts bus powers as consumption, we as injections.
+        sign = -1.0 if kind == "bus" and quantity in ("p", "q") else 1.0
         measurements.append(
             Measurement(
                 id=f"measurement{index}",
                 quantity=quantity,
                 element=element,
-                value=float(row["value"]) * scale,
+                value=sign * float(row["value"]) * scale,
                 std_dev=float(row["std_dev"]) * scale,
                 side=side,
             )

@@ -102,13 +102,12 @@ class Spool:
         if not ids:
             return
         with self._lock:
-            placeholders = ",".join("?" * len(ids))
+            marks = ",".join("?" * len(ids))
             removed = self._db.execute(
-                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM messages "
-                f"WHERE id IN ({placeholders})",
+                f"SELECT COUNT(*), COALESCE(SUM(size), 0) FROM messages WHERE id IN ({marks})",
                 ids,
             ).fetchone()
-            self._db.execute(f"DELETE FROM messages WHERE id IN ({placeholders})", ids)
+            self._db.execute(f"DELETE FROM messages WHERE id IN ({marks})", ids)
             self._count -= removed[0]
             self._bytes -= removed[1]
 

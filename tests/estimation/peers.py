@@ -90,12 +90,14 @@ def radial_grid(n_bus: int, seed: int = 11, total_mw: float = 8.0) -> Grid:
 
 
 def to_pandapower(grid: Grid) -> Any:
-    """A pandapower network equal to `grid` (lines, two-winding transformers, one source)."""
+    """A pandapower network equal to `grid` (lines, two-winding transformers, switches)."""
     import pandapower as pp
 
     net = pp.create_empty_network(sn_mva=1.0, f_hz=grid.frequency_hz)
     index = {bus.id: pp.create_bus(net, vn_kv=bus.kv, name=bus.id) for bus in grid.buses}
+    element: dict[str, tuple[str, int]] = {}
     for line in grid.lines:
+        element[line.id] = ("l", len(net.line))
         pp.create_line_from_parameters(
             net,
             index[line.from_bus],
@@ -109,6 +111,7 @@ def to_pandapower(grid: Grid) -> Any:
         )
     for t in grid.transformers:
         _, _, clock = t.windings
+        element[t.id] = ("t", len(net.trafo))
         pp.create_transformer_from_parameters(
             net,
             index[t.hv_bus],
@@ -123,6 +126,12 @@ def to_pandapower(grid: Grid) -> Any:
             shift_degree=30.0 * clock,
             name=t.id,
         )
+    for switch in grid.switches:
+        if switch.to_bus is not None:
+            kind, target = "b", index[switch.to_bus]
+        else:
+            kind, target = element[switch.branch]
+        pp.create_switch(net, index[switch.bus], target, kind, closed=switch.closed)
     for load in grid.loads:
         pp.create_load(net, index[load.bus], load.p_kw / 1e3, load.q_kvar / 1e3, name=load.id)
     for source in grid.sources:
@@ -206,8 +215,11 @@ def pandapower_pi_transformers() -> Iterator[None]:
         conversion._init_runse_options = original
 
 
-def pandapower_estimate(net: Any, tolerance: float = 1e-10) -> dict[str, Any]:
-    """Run pandapower's WLS estimator (flat start, no zero injections, pi transformers)."""
+def pandapower_estimate(
+    net: Any, tolerance: float = 1e-10, zero_injection: Any = None
+) -> dict[str, Any]:
+    """Run pandapower's WLS estimator (flat start, pi transformers, no zero injections unless
+    named: an iterable of bus indices)."""
     from pandapower import estimation
     from pandas.errors import SettingWithCopyWarning
 
@@ -217,7 +229,11 @@ def pandapower_estimate(net: Any, tolerance: float = 1e-10) -> dict[str, Any]:
         warnings.simplefilter("ignore", SettingWithCopyWarning)
         warnings.filterwarnings("ignore", "invalid value encountered in cast", RuntimeWarning)
         return estimation.estimate(
-            net, init="flat", tolerance=tolerance, maximum_iterations=50, zero_injection=None
+            net,
+            init="flat",
+            tolerance=tolerance,
+            maximum_iterations=50,
+            zero_injection=zero_injection,
         )
 
 
@@ -355,12 +371,37 @@ def pgm_model(grid: Grid, measurements: Sequence[Measurement]) -> Any:
     return PowerGridModel(to_pgm(grid, measurements), system_frequency=grid.frequency_hz)
 
 
+def pgm_sensor_update(data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """An update dataset of power-grid-model carrying new values of every sensor in `data`
+    (input data from :func:`to_pgm`): what a new set of readings costs it to take in."""
+    from power_grid_model import ComponentType, DatasetType, initialize_array
+
+    fields = {
+        ComponentType.sym_voltage_sensor: ("u_measured", "u_sigma"),
+        ComponentType.sym_power_sensor: ("p_measured", "q_measured", "p_sigma", "q_sigma"),
+    }
+    update = {}
+    for component, names in fields.items():
+        given = data[component]
+        array = initialize_array(DatasetType.update, component, len(given))
+        for name in ("id", *names):
+            array[name] = given[name]
+        update[component] = array
+    return update
+
+
 def pgm_estimate(
-    model: Any, method: str = "iterative_linear", tolerance: float = 1e-8
+    model: Any,
+    method: str = "iterative_linear",
+    tolerance: float = 1e-8,
+    update: dict[str, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """Node voltages (complex p.u., node order) estimated by power-grid-model."""
+    """Node voltages (complex p.u., node order) estimated by power-grid-model, after taking
+    in new sensor values from `update` (:func:`pgm_sensor_update`) if given."""
     from power_grid_model import CalculationMethod, ComponentType
 
+    if update is not None:
+        model.update(update_data=update)
     result = model.calculate_state_estimation(
         symmetric=True,
         error_tolerance=tolerance,

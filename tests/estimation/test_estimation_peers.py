@@ -64,9 +64,10 @@ def test_equals_pandapower_wls(network) -> None:
     outcome = pandapower_estimate(net)
     assert outcome["success"]
     # pandapower's default zero_injection ('aux_bus') adds none on these networks; nor do we.
-    ours = Estimator(grid, measurements, zero_injection=None, settings=EXACT).estimate(
-        bad_data=False
-    )
+    # The measurements are those of pandapower's table, imported (bus powers change sign).
+    imported = from_pandapower(net)
+    assert len(imported.measurements) == len(measurements)
+    ours = Estimator(imported, zero_injection=None, settings=EXACT).estimate(bad_data=False)
     index = [grid.bus_ids.index(str(i)) for i in net.bus.index]
     vm = np.abs(ours.voltage[index])
     va = np.degrees(np.angle(ours.voltage[index]))

@@ -75,19 +75,20 @@ def test_noise_free_faults_are_located_exactly(
     assert result.kind == FaultKind.parse(kind)
     assert result.candidates[0].line == line
     assert result.meters_missing == ()
-    # 20 ohm two metres from the head: every meter is downstream, and a volt of noise on the
-    # head's phasors leaves the first section's far end about as likely - as it should say.
-    assert result.ambiguous == (resistance > 10 and line == "F1-01" and kind == "a-b-c"), (
-        result.reasons
-    )
+    # Even 20 ohm two metres from the head, with every meter downstream: the head's own sag
+    # against the meters' tells the first section's ends apart.
+    assert not result.ambiguous, result.reasons
 
 
 def test_backends_agree_on_noisy_phasors(grid) -> None:
     native, twin = (FeederModel(grid, "M1", backend=b) for b in BACKENDS)
     rng = np.random.default_rng(5)
+    # Fault and pre-fault sets with their own errors: the reactance row's shares at work.
+    sigma = np.stack([SIGMA, 0.5 * SIGMA])
     for kind, line, fraction, resistance in [
         ("a-g", "F1-04", 0.4, 3.0),
         ("b-c", "F1-02", 0.9, 12.0),
+        ("b-c-g", "F1-03", 0.6, 7.0),  # two current parts: eight nuisance parameters
         ("a-b-c", "F1-06", 0.2, 0.5),
     ]:
         result = fault(grid, line, fraction, kind, resistance)
@@ -97,12 +98,13 @@ def test_backends_agree_on_noisy_phasors(grid) -> None:
             m: v + rng.normal(0, 3, 3) for m, v in magnitudes(grid, result, native.meters).items()
         }
         one, other = (
-            locate(f, before, during, voltages, uncertainty=SIGMA) for f in (native, twin)
+            locate(f, before, during, voltages, uncertainty=sigma) for f in (native, twin)
         )
         assert len(one.candidates) == len(other.candidates) > 0
         for a, b in zip(one.candidates, other.candidates, strict=True):
             assert a.line == b.line
             assert a.distance_m == pytest.approx(b.distance_m, abs=1e-3)
+            assert a.distance_sigma_m == pytest.approx(b.distance_sigma_m, rel=1e-3)
             assert a.resistance_ohm == pytest.approx(b.resistance_ohm, rel=1e-6, abs=1e-9)
             assert a.score == pytest.approx(b.score, rel=1e-6)
             assert a.mismatch_pu == pytest.approx(b.mismatch_pu, rel=1e-6)
@@ -120,8 +122,13 @@ def test_kernels_refuse_malformed_arrays(grid, backend) -> None:
         "measured": np.full((m, 3), np.nan),
         "weight": np.ones((m, 3)),
         "meter_prefault": np.ones(m, dtype=np.complex128),
+        "head_weight": np.ones(3),
+        "current_weight": np.ones(2),
+        "current_share": np.zeros(2),
+        "voltage_variance": 0.0,
+        "voltage_share": 0.0,
+        "source_weight": 1.0,
         "reactance_weight": 1.0,
-        "scale_weight": 1.0,
     }
     kernel.locate(**good)
     for name, bad in [
@@ -129,6 +136,10 @@ def test_kernels_refuse_malformed_arrays(grid, backend) -> None:
         ("measured", np.ones((m, 3), dtype=np.float32)),
         ("weight", -np.ones((m, 3))),
         ("phases", 2),  # a single phase without earth
+        ("head_weight", np.ones(2)),
+        ("current_weight", np.array([1.0, 0.0])),
+        ("current_share", np.array([0.5, 1.5])),
+        ("source_weight", np.inf),
         ("reactance_weight", 0.0),
     ]:
         arguments = dict(good, **{name: bad})
@@ -138,11 +149,15 @@ def test_kernels_refuse_malformed_arrays(grid, backend) -> None:
             kernel.locate(**arguments)
     arrays = [np.array([-1, 0]), *[np.zeros((2, 3), dtype=np.complex128)] * 4]
     ends = [np.zeros(2, dtype=np.int64), np.full(2, -1, dtype=np.int64)]
-    transfer = np.zeros((3, 0, 1), dtype=np.complex128)
+    transfers = [np.zeros(shape, dtype=np.complex128) for shape in ((3, 0, 1), (3, 1), (3, 0))]
     with pytest.raises(ValueError, match="parent"):
-        type(kernel)(np.array([0, 0]), *arrays[1:], *ends, transfer, 16, 30)
+        type(kernel)(np.array([0, 0]), *arrays[1:], *ends, *transfers, 16, 30)
     with pytest.raises(ValueError, match="from_end and to_end"):
-        type(kernel)(arrays[0], *arrays[1:], np.full(2, 5, np.int64), ends[1], transfer, 16, 30)
+        type(kernel)(arrays[0], *arrays[1:], np.full(2, 5, np.int64), ends[1], *transfers, 16, 30)
+    with pytest.raises(ValueError, match="head_transfer"):
+        type(kernel)(
+            arrays[0], *arrays[1:], *ends, transfers[0], transfers[2], transfers[2], 16, 30
+        )
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -217,7 +232,16 @@ def test_measured_prefault_voltages_replace_the_model_ones(grid) -> None:
 
 
 def test_a_fault_kind_that_does_not_fit_is_flagged(grid, feeders) -> None:
-    result = located(grid, feeders["M1"], "F1-02", 0.5, "b-c", 2.0, kind="a-g")
+    # Earth named for a fault without: located, but said not to fit.
+    result = located(grid, feeders["M1"], "F1-02", 0.5, "b-c", 2.0, kind="b-c-g")
+    assert result.ambiguous
+    assert any("b-c-g was given but the phasors look like b-c" in r for r in result.reasons)
+    # Phase a carries no fault current: no point explains an a-g fault - or, should rounding
+    # leave one, the result says the kind does not fit.
+    try:
+        result = located(grid, feeders["M1"], "F1-02", 0.5, "b-c", 2.0, kind="a-g")
+    except FaultLocationError:
+        return
     assert result.ambiguous
     assert any("a-g was given but the phasors look like b-c" in r for r in result.reasons)
 
@@ -302,7 +326,9 @@ def test_faults_solved_by_opendss_are_located(grid, kind) -> None:
         meters = {m: np.abs(voltages[grid.meter(m).bus]) for m in feeder.meters}
         result = locate(feeder, before, measured(voltages, currents), meters, uncertainty=SIGMA)
         assert result.line == line
-        assert result.distance_m == pytest.approx(fraction * 220, abs=0.1)
+        # OpenDSS's load flow differs from the grid's by a few tenths of a volt (2e-5 p.u.);
+        # the meters' magnitudes, weighted as good to a volt, carry that to 0.2 m at most.
+        assert result.distance_m == pytest.approx(fraction * 220, abs=0.2)
         assert result.resistance_ohm == pytest.approx(resistance, abs=0.01)
         assert result.kind == FaultKind.parse(kind)
         assert not result.ambiguous, result.reasons

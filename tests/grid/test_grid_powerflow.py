@@ -88,8 +88,11 @@ def test_from_pandapower_carries_measurements_and_defaults() -> None:
     pp.create_measurement(net, "v", "bus", 1.02, 0.01, element=3)
     pp.create_measurement(net, "p", "line", 0.5, 0.02, element=2, side="from")
     pp.create_measurement(net, "i", "trafo", 0.1, 0.001, element=0, side="lv")
+    pp.create_measurement(net, "q", "bus", 0.3, 0.01, element=4)
     grid = from_pandapower(net)
-    v, p, i = grid.measurements
+    v, p, i, q = grid.measurements
+    # A bus power is consumption in pandapower and an injection here.
+    assert (q.element, q.value, q.std_dev) == ("4", -300.0, 10.0)
     assert (v.quantity, v.element, v.value, v.side) == ("v", "3", 1.02, None)
     assert (p.element, p.value, p.std_dev, p.side) == ("line2", 500.0, 20.0, "3")
     assert (i.element, i.value, i.side) == ("trafo0", 100.0, "1")

@@ -14,7 +14,6 @@ import functools
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -37,7 +36,7 @@ from gridedge.meter.estimation.settings import EstimationSettings
 
 logger = logging.getLogger(__name__)
 
-CONVERGED, UNOBSERVABLE, NOT_CONVERGED, DIVERGED, SINGULAR = range(5)
+CONVERGED, UNOBSERVABLE, NOT_CONVERGED, DIVERGED, SINGULAR, BAD_COVARIANCE = range(6)
 """Status codes of the kernel's ``solve``."""
 
 ZERO_INJECTION_PREFIX = "zero-injection:"
@@ -47,14 +46,6 @@ Initial = Literal["flat", "previous"]
 
 MAX_SUSPECTS = 16
 """Runners-up examined (and suspects reported) when identifying bad data."""
-
-
-@dataclass(frozen=True)
-class _Group:
-    """Measurements whose errors are correlated: kernel rows and weight block offset."""
-
-    rows: NDArray[np.intp]
-    offset: int
 
 
 @functools.lru_cache(maxsize=256)
@@ -132,34 +123,35 @@ class Estimator:
         _check_unique(self.measurement_ids + tuple(m.id for m in virtual))
         self.zero_injection_ids = tuple(m.id for m in virtual)
         items = given + virtual
-        order, group_ptr, groups = _kernel_order(items, len(given), correlated)
+        order, group_ptr, n_correlated = _kernel_order(items, len(given), correlated)
         self._order = order
         self._encoded: Encoded = encode(net, [items[i] for i in order], "measurement")
         self._n_given = len(given)
         self._default_values = np.array([m.value for m in given], dtype=np.float64)
         self._default_std = np.array([m.std_dev for m in given], dtype=np.float64)
-        self._virtual_std = np.full(len(virtual), sigma_kw)
         self._virtual_kernel = order >= len(given)
-        self._groups = groups
-        self._correlated_index = {
-            tuple(items[order[r]].id for r in group.rows): k for k, group in enumerate(groups)
-        }
         self._solver = self._build_solver(kernels.load("wls", backend), group_ptr)
-        single = np.ones(self._solver.weight_size, dtype=bool)
-        for group in groups:
-            single[group.offset : group.offset + group.rows.size**2] = False
-        self._single_rows = group_ptr[:-1][np.diff(group_ptr) == 1]
-        self._single_offsets = np.flatnonzero(single)
         self.derived = tuple(derived)
         self._derived = encode(net, self.derived, "derived quantity") if derived else None
+        if self._derived is not None:
+            self._derived_scale = np.outer(self._derived.to_pu, self._derived.to_pu)
+            self._derived_has_angle = bool(self._derived.angle.any())
         self._flat = self._no_load_state()
+        # Where each given and virtual measurement sits in the kernel's order.
+        position = np.empty(order.size, dtype=np.intp)
+        position[order] = np.arange(order.size)
+        self._kernel_of_given = position[: len(given)]
+        self._kernel_of_virtual = position[len(given) :]
+        self._to_pu_given = np.abs(self._encoded.to_pu[self._kernel_of_given])
+        self._angle_given = self._encoded.angle[self._kernel_of_given]
+        self._has_angle = bool(self._angle_given.any())
+        self._prepare_covariance(group_ptr, n_correlated, [m.id for m in items], sigma_kw)
+        self._energised = net.node_of_bus >= 0
+        self._all_energised = bool(self._energised.all())
+        self._node_of_bus = np.where(self._energised, net.node_of_bus, 0)
         self._previous: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
         self._observable: set[bytes] = set()
-        self._group_covariance: list[NDArray[np.float64]] = [np.zeros(0)] * len(groups)
-        self._group_of_row = np.full(len(order), -1, dtype=np.intp)
-        for k, group in enumerate(groups):
-            self._group_of_row[group.rows] = k
-        self._last_variance: tuple[NDArray[np.float64], NDArray[np.bool_]] | None = None
+        self._last_covariance: tuple[NDArray[np.float64], NDArray[np.bool_]] | None = None
         logger.debug(
             "estimator for %r: %d nodes, %d states, %d measurements (%d zero injections)",
             grid.name,
@@ -185,6 +177,53 @@ class Estimator:
     def memory_bytes(self) -> int:
         """Bytes the kernel holds for this estimator (native backend; the twin reports less)."""
         return int(self._solver.memory_bytes)
+
+    def _prepare_covariance(
+        self,
+        group_ptr: NDArray[np.int64],
+        n_correlated: int,
+        item_ids: Sequence[str],
+        sigma_kw: float,
+    ) -> None:
+        """Index the kernel's covariance layout: one row-major block per group of rows."""
+        sizes = np.diff(group_ptr)
+        self._group_ptr = group_ptr
+        self._group_size = sizes
+        self._group_offset = np.concatenate([[0], np.cumsum(sizes**2)[:-1]]).astype(np.intp)
+        m = self._order.size
+        self._row_group = np.repeat(np.arange(sizes.size), sizes)
+        self._row_position = np.arange(m) - group_ptr[self._row_group]
+        self._diagonal_slot = (
+            self._group_offset[self._row_group]
+            + self._row_position * sizes[self._row_group]
+            + self._row_position
+        )
+        self._diagonal_of_given = self._diagonal_slot[self._kernel_of_given]
+        to_pu = np.abs(self._encoded.to_pu)
+        template = np.zeros(self._solver.weight_size)
+        virtual = self._kernel_of_virtual
+        template[self._diagonal_slot[virtual]] = (sigma_kw * to_pu[virtual]) ** 2
+        self._covariance_template = template
+        # Correlated groups (kernel groups 0 .. n_correlated - 1, in declared order): their ids,
+        # slots in the layout and the conversion of a covariance in the measurements' units
+        # to p.u.
+        self._correlated_ids = [
+            tuple(item_ids[self._order[r]] for r in range(group_ptr[g], group_ptr[g + 1]))
+            for g in range(n_correlated)
+        ]
+        self._correlated_index = {ids: k for k, ids in enumerate(self._correlated_ids)}
+        self._correlated_slots = []
+        self._correlated_scale = []
+        for g in range(n_correlated):
+            rows = np.arange(group_ptr[g], group_ptr[g + 1])
+            self._correlated_slots.append(self._group_offset[g] + np.arange(rows.size**2))
+            self._correlated_scale.append(np.outer(to_pu[rows], to_pu[rows]).ravel())
+        uniform = len({slots.size for slots in self._correlated_slots}) == 1
+        self._stacked = (
+            (np.array(self._correlated_slots), np.array(self._correlated_scale))
+            if uniform
+            else None
+        )
 
     def _build_solver(self, module: object, group_ptr: NDArray[np.int64]) -> object:
         net = self.network
@@ -244,9 +283,10 @@ class Estimator:
         InvalidInputError
             Before any estimate.
         """
-        if self._last_variance is None:
+        if self._last_covariance is None:
             raise InvalidInputError("sensitivity needs an estimate first")
-        variance, active = self._last_variance
+        covariance, active = self._last_covariance
+        variance = covariance[self._diagonal_slot]
         omega = variance - self._solver.measurement_variance()
         ratio = np.where(active, np.sqrt(np.clip(omega / variance, 0.0, 1.0)), np.nan)
         out = np.empty(self._n_given)
@@ -273,7 +313,7 @@ class Estimator:
         values: ArrayLike | None = None,
         std_devs: ArrayLike | None = None,
         *,
-        covariances: Mapping[tuple[str, ...], ArrayLike] | None = None,
+        covariances: Mapping[tuple[str, ...], ArrayLike] | ArrayLike | None = None,
         active: ArrayLike | None = None,
         initial: Initial = "flat",
         reference_angles: Mapping[str, float] | None = None,
@@ -287,9 +327,10 @@ class Estimator:
         values, std_devs : array_like of float, shape (m,), optional
             In the order of :attr:`measurement_ids` and the measurements' units; the
             measurements' own values and standard deviations when not given.
-        covariances : mapping, optional
+        covariances : mapping or array_like, optional
             Correlated group (its ids as declared) -> covariance, shape (k, k), in products
-            of the measurements' units; replaces the standard deviations of its members.
+            of the measurements' units; or all of them stacked in declared order, shape
+            (groups, k, k). Replaces the standard deviations of the members.
         active : array_like of bool, shape (m,), optional
             Measurements present this time (all by default).
         initial : {"flat", "previous"}
@@ -320,20 +361,22 @@ class Estimator:
         s_given = self._vector(std_devs, self._default_std, "std_devs")
         used = self._active(active)
         self._check_values(z_given, s_given, used)
-        e = self._encoded
-        kernel_active = np.concatenate([used, np.ones(self._virtual_std.size, bool)])[self._order]
+        given = self._kernel_of_given
+        kernel_active = np.ones(self._order.size, dtype=bool)
+        kernel_active[given] = used
         # Left-out measurements may hold anything (NaN included): they reach the kernel as 0, 1.
-        z = np.concatenate([z_given, np.zeros(self._virtual_std.size)])[self._order] * e.to_pu
-        z[~kernel_active] = 0.0
-        sigma = np.concatenate([s_given, self._virtual_std])[self._order] * np.abs(e.to_pu)
-        sigma[~kernel_active] = 1.0
-        variance = sigma**2
-        weights = np.zeros(self._solver.weight_size)
-        self._set_weights(weights, variance, kernel_active, covariances)
+        z = np.zeros(self._order.size)
+        z[given] = np.where(used, z_given * self._to_pu_given, 0.0)
+        covariance = self._covariance_template.copy()
+        covariance[self._diagonal_of_given] = np.where(
+            used, (s_given * self._to_pu_given) ** 2, 1.0
+        )
+        if covariances is not None:
+            self._put_covariances(covariance, covariances)
         vm0, va0 = self._initial(initial, reference_angles)
         settings = self.settings
         run_bad_data = settings.bad_data if bad_data is None else bad_data
-        report = self._solve(z, weights, kernel_active, vm0, va0)
+        report = self._solve(z, covariance, kernel_active, vm0, va0)
         removed: list[str] = []
         suspects: tuple[str, ...] = ()
         normalized: NDArray[np.float64] | None = None
@@ -345,11 +388,11 @@ class Estimator:
             if not run_bad_data or not report[4] > threshold:
                 break
             detected = True
-            normalized_kernel = self._normalized_residuals(z, variance, kernel_active)
+            normalized_kernel = self._normalized_residuals(z, covariance, kernel_active)
             normalized = np.full(self._n_given, np.nan)
             given_rows = ~self._virtual_kernel
             normalized[self._order[given_rows]] = normalized_kernel[given_rows]
-            worst, suspects = self._identify(normalized_kernel, variance, len(removed))
+            worst, suspects = self._identify(normalized_kernel, covariance, len(removed))
             if worst < 0:
                 break
             removed.append(self.measurement_ids[self._order[worst]])
@@ -360,10 +403,9 @@ class Estimator:
             )
             kernel_active[worst] = False
             used[self._order[worst]] = False
-            self._set_weights(weights, variance, kernel_active, covariances)
-            report = self._solve(z, weights, kernel_active, self._solver.vm, self._solver.va)
+            report = self._solve(z, covariance, kernel_active, self._solver.vm, self._solver.va)
             estimations += 1
-        self._last_variance = (variance, kernel_active)
+        self._last_covariance = (covariance, kernel_active)
         return self._result(
             z_given,
             s_given,
@@ -380,7 +422,7 @@ class Estimator:
         )
 
     def _identify(
-        self, normalized: NDArray[np.float64], variance: NDArray[np.float64], removals: int
+        self, normalized: NDArray[np.float64], covariance: NDArray[np.float64], removals: int
     ) -> tuple[int, tuple[str, ...]]:
         """Kernel row to remove as bad data (-1 for none) and, if not identifiable, suspects.
 
@@ -403,7 +445,7 @@ class Estimator:
         rows = np.array([worst, *runners])
         e = self._encoded
         _, estimated = self._solver.derived(e.kind[rows], e.node[rows], e.branch[rows], e.end[rows])
-        omega = self._measurement_covariance(rows, variance) - estimated
+        omega = self._measurement_covariance(rows, covariance) - estimated
         rho = omega[0, 1:] / np.sqrt(omega[0, 0] * np.diag(omega)[1:])
         tied = rows[1:][np.abs(rho) >= settings.identification_correlation]
         if tied.size == 0:
@@ -413,29 +455,15 @@ class Estimator:
         return -1, suspects
 
     def _measurement_covariance(
-        self, rows: NDArray[np.intp], variance: NDArray[np.float64]
+        self, rows: NDArray[np.intp], covariance: NDArray[np.float64]
     ) -> NDArray[np.float64]:
-        """R restricted to kernel `rows` (correlated groups included), p.u."""
-        covariance = np.diag(variance[rows])
-        group = self._group_of_row[rows]
-        for a, b in zip(
-            *np.nonzero((group[:, None] == group[None, :]) & (group[:, None] >= 0)), strict=True
-        ):
-            block = self._groups[group[a]]
-            first = int(block.rows[0])
-            covariance[a, b] = self._group_covariance[group[a]][rows[a] - first, rows[b] - first]
-        return covariance
-
-    def _set_weights(
-        self,
-        weights: NDArray[np.float64],
-        variance: NDArray[np.float64],
-        active: NDArray[np.bool_],
-        covariances: Mapping[tuple[str, ...], ArrayLike] | None,
-    ) -> None:
-        single = self._single_rows
-        weights[self._single_offsets] = np.where(active[single], 1.0 / variance[single], 0.0)
-        self._correlated_weights(weights, variance, active, covariances)
+        """R restricted to kernel `rows` (correlated groups included), p.u., from the layout."""
+        group = self._row_group[rows]
+        position = self._row_position[rows]
+        size = self._group_size[group]
+        slot = (self._group_offset[group] + position * size)[:, None] + position[None, :]
+        same = group[:, None] == group[None, :]
+        return np.where(same, covariance[np.where(same, slot, 0)], 0.0)
 
     def _vector(
         self, given: ArrayLike | None, default: NDArray[np.float64], name: str
@@ -463,6 +491,9 @@ class Estimator:
     def _check_values(
         self, values: NDArray[np.float64], std_devs: NDArray[np.float64], used: NDArray[np.bool_]
     ) -> None:
+        valid = np.isfinite(values) & (std_devs > 0)
+        if valid.all():
+            return
         bad_value = used & ~np.isfinite(values)
         bad_sigma = used & ~(std_devs > 0)
         if bad_value.any() or bad_sigma.any():
@@ -477,48 +508,42 @@ class Estimator:
             ]
             raise InvalidInputError("invalid measurement values:\n  " + "\n  ".join(problems[:20]))
 
-    def _correlated_weights(
+    def _put_covariances(
         self,
-        weights: NDArray[np.float64],
-        variance: NDArray[np.float64],
-        active: NDArray[np.bool_],
-        covariances: Mapping[tuple[str, ...], ArrayLike] | None,
+        layout: NDArray[np.float64],
+        covariances: Mapping[tuple[str, ...], ArrayLike] | ArrayLike,
     ) -> None:
-        given = dict(covariances or {})
-        unknown = set(given) - set(self._correlated_index)
+        """Write the correlated groups' covariances (measurements' units) into the layout."""
+        if not isinstance(covariances, Mapping):
+            stacked = np.asarray(covariances, dtype=np.float64)
+            n = len(self._correlated_ids)
+            if self._stacked is None or stacked.shape != (
+                n,
+                *(2 * [len(self._correlated_ids[0])]),
+            ):
+                raise InvalidInputError(
+                    "stacked covariances must have shape (groups, k, k) for groups of one size k, "
+                    f"got {stacked.shape}"
+                )
+            if not np.isfinite(stacked).all():
+                raise InvalidInputError("covariances must be finite")
+            slots, scale = self._stacked
+            layout[slots] = stacked.reshape(n, -1) * scale
+            return
+        unknown = set(covariances) - set(self._correlated_index)
         if unknown:
             raise InvalidInputError(
                 f"covariances name groups that were not declared: {sorted(unknown)}"
             )
-        e = self._encoded
-        for key, k in self._correlated_index.items():
-            group = self._groups[k]
-            rows = group.rows
-            size = rows.size
-            if key in given:
-                covariance = np.asarray(given[key], dtype=np.float64)
-                if covariance.shape != (size, size) or not np.all(np.isfinite(covariance)):
-                    raise InvalidInputError(
-                        f"covariance of {list(key)} must be a finite ({size}, {size}) matrix"
-                    )
-                scale = np.abs(e.to_pu[rows])
-                covariance = covariance * np.outer(scale, scale)
-                variance[rows] = np.diag(covariance)
-            else:
-                covariance = np.diag(variance[rows])
-            self._group_covariance[k] = covariance
-            block = np.zeros((size, size))
-            keep = np.flatnonzero(active[rows])
-            if keep.size:
-                sub = covariance[np.ix_(keep, keep)]
-                try:
-                    np.linalg.cholesky(sub)
-                except np.linalg.LinAlgError:
-                    raise InvalidInputError(
-                        f"covariance of {list(key)} is not positive definite"
-                    ) from None
-                block[np.ix_(keep, keep)] = np.linalg.inv(sub)
-            weights[group.offset : group.offset + size * size] = block.ravel()
+        for key, value in covariances.items():
+            k = self._correlated_index[key]
+            matrix = np.asarray(value, dtype=np.float64)
+            size = len(key)
+            if matrix.shape != (size, size) or not np.isfinite(matrix).all():
+                raise InvalidInputError(
+                    f"covariance of {list(key)} must be a finite ({size}, {size}) matrix"
+                )
+            layout[self._correlated_slots[k]] = matrix.ravel() * self._correlated_scale[k]
 
     def _initial(
         self, initial: Initial, reference_angles: Mapping[str, float] | None
@@ -542,27 +567,28 @@ class Estimator:
     def _solve(
         self,
         z: NDArray[np.float64],
-        weights: NDArray[np.float64],
+        covariance: NDArray[np.float64],
         active: NDArray[np.bool_],
         vm: NDArray[np.float64],
         va: NDArray[np.float64],
     ) -> tuple[int, int, float, int, float]:
-        s = self.settings
         # Observability depends on which measurements are present, not on their values:
         # a configuration that passed the test once need not be tested again.
         configuration = active.tobytes()
-        report = self._solver.solve(
+        s = self.settings
+        report = self._solver.solve(  # positional: the binding parses keywords slowly
             z,
-            weights,
+            covariance,
+            active,
             vm,
             va,
-            tolerance=s.tolerance,
-            tolerance_sd=s.tolerance_sd,
-            max_iterations=s.max_iterations,
-            pivot_tolerance=s.pivot_tolerance,
-            min_current=s.min_current_pu,
-            max_magnitude=s.max_magnitude_pu,
-            check_observability=configuration not in self._observable,
+            s.tolerance,
+            s.tolerance_sd,
+            s.max_iterations,
+            s.pivot_tolerance,
+            s.min_current_pu,
+            s.max_magnitude_pu,
+            configuration not in self._observable,
         )
         status, iterations, step, node, _ = report
         if status == CONVERGED:
@@ -571,6 +597,11 @@ class Estimator:
             self._observable.add(configuration)
             self._previous = (self._solver.vm, self._solver.va)
             return report
+        if status == BAD_COVARIANCE:
+            g = node
+            rows = range(self._group_ptr[g], self._group_ptr[g + 1])
+            ids = [self.measurement_ids[self._order[r]] for r in rows if active[r]]
+            raise InvalidInputError(f"covariance of {ids} is not positive definite")
         if status in (UNOBSERVABLE, SINGULAR):
             buses = self._buses_of(self._solver.unobservable_nodes())
             shown = ", ".join(repr(b) for b in buses[:20]) + (" ..." if len(buses) > 20 else "")
@@ -602,9 +633,10 @@ class Estimator:
         return [self.grid.bus_ids[i] for i in np.flatnonzero(wanted)]
 
     def _normalized_residuals(
-        self, z: NDArray[np.float64], variance: NDArray[np.float64], active: NDArray[np.bool_]
+        self, z: NDArray[np.float64], covariance: NDArray[np.float64], active: NDArray[np.bool_]
     ) -> NDArray[np.float64]:
         """|r_i| / sqrt(Omega_ii) per kernel row; NaN where not testable."""
+        variance = covariance[self._diagonal_slot]
         residual = z - self._solver.estimates()
         angle = self._encoded.angle
         residual[angle] = np.remainder(residual[angle] + math.pi, 2 * math.pi) - math.pi
@@ -631,28 +663,25 @@ class Estimator:
         estimations: int,
         state_variance: bool,
     ) -> EstimationResult:
-        net = self.network
         solver = self._solver
-        vm, va = solver.vm, solver.va
-        node = net.node_of_bus
-        energised = node >= 0
-        safe = np.where(energised, node, 0)
-        voltage = np.where(energised, vm[safe] * np.exp(1j * va[safe]), 0.0)
-        estimated = np.empty(self._n_given)
-        given_rows = ~self._virtual_kernel
-        e = self._encoded
-        estimated[self._order[given_rows]] = (solver.estimates() / e.to_pu)[given_rows]
+        energised, safe = self._energised, self._node_of_bus
+        voltage = solver.vm[safe] * np.exp(1j * solver.va[safe])
+        if not self._all_energised:
+            voltage[~energised] = 0.0
+        estimated = solver.estimates()[self._kernel_of_given] / self._to_pu_given
         residuals = z_given - estimated
-        is_angle = np.zeros(self._n_given, dtype=bool)
-        is_angle[self._order[given_rows]] = e.angle[given_rows]
-        residuals[is_angle] = np.remainder(residuals[is_angle] + 180.0, 360.0) - 180.0
+        if self._has_angle:
+            is_angle = self._angle_given
+            residuals[is_angle] = np.remainder(residuals[is_angle] + 180.0, 360.0) - 180.0
         derived = None
         if self._derived is not None:
             d = self._derived
             values, covariance = solver.derived(d.kind, d.node, d.branch, d.end)
-            values = values / d.to_pu
-            covariance = covariance / np.outer(d.to_pu, d.to_pu)
-            values[d.angle] = np.degrees(np.angle(np.exp(1j * np.radians(values[d.angle]))))
+            values /= d.to_pu
+            covariance /= self._derived_scale
+            if self._derived_has_angle:
+                angle = np.radians(values[d.angle])
+                values[d.angle] = np.degrees(np.arctan2(np.sin(angle), np.cos(angle)))
             derived = DerivedQuantities(self.derived, values, covariance)
         vm_std = va_std = None
         if state_variance:
@@ -696,19 +725,18 @@ def _check_unique(ids: Sequence[str]) -> None:
 
 def _kernel_order(
     items: Sequence[Measurement], n_given: int, correlated: Sequence[Sequence[str]]
-) -> tuple[NDArray[np.intp], NDArray[np.int64], list[_Group]]:
-    """Kernel order of the measurements, group pointers and correlated groups.
+) -> tuple[NDArray[np.intp], NDArray[np.int64], int]:
+    """Kernel order of the measurements, group pointers and the number of correlated groups.
 
-    Correlated groups come first, each contiguous. The other measurements follow sorted by
-    where they are taken, so that quantities of one source (P and Q of a bus, |I| and its
-    angle) sit next to each other and the kernel evaluates and accumulates them together.
+    Correlated groups come first (kernel groups 0, 1, ... in declared order), each contiguous.
+    The other measurements follow sorted by where they are taken, so that quantities of one
+    source (P and Q of a bus, |I| and its angle) sit next to each other and the kernel
+    evaluates and accumulates them together.
     """
     position = {m.id: i for i, m in enumerate(items[:n_given])}
     taken: set[int] = set()
     order: list[int] = []
     group_ptr = [0]
-    groups: list[_Group] = []
-    offset = 0
     for members in correlated:
         ids = list(members)
         unknown = [i for i in ids if i not in position]
@@ -721,8 +749,6 @@ def _kernel_order(
         if taken.intersection(rows) or len(set(rows)) != len(rows):
             raise InvalidInputError(f"correlated group {ids}: a measurement is in two groups")
         taken.update(rows)
-        groups.append(_Group(np.arange(len(order), len(order) + len(rows)), offset))
-        offset += len(rows) ** 2
         order.extend(rows)
         group_ptr.append(len(order))
     source = {"v": 0, "va": 0, "p": 1, "q": 1, "i": 2, "ia": 2}
@@ -734,7 +760,7 @@ def _kernel_order(
     for i in sorted((i for i in range(len(items)) if i not in taken), key=where):
         order.append(i)
         group_ptr.append(len(order))
-    return np.array(order, dtype=np.intp), np.array(group_ptr, dtype=np.int64), groups
+    return np.array(order, dtype=np.intp), np.array(group_ptr, dtype=np.int64), len(correlated)
 
 
 def estimate(

@@ -20,8 +20,10 @@ degrees, powers kW and kvar. Readings count consumption as meters do (import pos
 powers passed upward flow from the MV bus into the transformer.
 """
 
+import itertools
 import logging
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -328,8 +330,8 @@ class _Slots:
         self.active[index] = True
 
 
-def _bus_voltages(result: EstimationResult) -> Voltages:
-    return Voltages(result.bus_ids, tuple(result.vm_pu.tolist()), tuple(result.va_deg.tolist()))
+def _bus_voltages(result: EstimationResult, va_deg: NDArray[np.float64]) -> Voltages:
+    return Voltages(result.bus_ids, tuple(result.vm_pu.tolist()), tuple(va_deg.tolist()))
 
 
 def _key(m: Measurement | Quantity) -> tuple[str, str, str | None]:
@@ -382,16 +384,18 @@ class LVLevel:
         self._loads: dict[str, list[Load]] = {}
         for load in area.loads:
             self._loads.setdefault(load.bus, []).append(load)
-        slots: list[Measurement] = []
-        for load_bus in self._loads:
-            for quantity in ("v", "p", "q"):
-                slots.append(
-                    Measurement(f"node:{quantity}:{load_bus}", quantity, load_bus, 1.0, 1.0)
-                )
-            for quantity in ("p", "q"):
-                slots.append(
-                    Measurement(f"pseudo:{quantity}:{load_bus}", quantity, load_bus, 0.0, 1.0)
-                )
+        # Slots: node v, p, q of every customer bus (3 per bus, in customer order), then their
+        # pseudo p, q (2 per bus), then the substation meter's and the slack's.
+        slots = [
+            Measurement(f"node:{quantity}:{load_bus}", quantity, load_bus, 1.0, 1.0)
+            for load_bus in self._loads
+            for quantity in ("v", "p", "q")
+        ]
+        slots += [
+            Measurement(f"pseudo:{quantity}:{load_bus}", quantity, load_bus, 0.0, 1.0)
+            for load_bus in self._loads
+            for quantity in ("p", "q")
+        ]
         self._substation = {
             ("v", bus, None): "substation:v",
             ("p", transformer, bus): "substation:p",
@@ -402,19 +406,7 @@ class LVLevel:
             slots.append(Measurement(slot_id, quantity, element, 1.0, 1.0, side=side))
         slots.append(Measurement("slack:v", "v", bus, 1.0, 1.0))
         self._position = {m.id: i for i, m in enumerate(slots)}
-        self._node_slots = {
-            bus: tuple(
-                self._position[f"{kind}:{q}:{bus}"]
-                for kind, q in (
-                    ("node", "v"),
-                    ("node", "p"),
-                    ("node", "q"),
-                    ("pseudo", "p"),
-                    ("pseudo", "q"),
-                )
-            )
-            for bus in self._loads
-        }
+        self._node_row = {bus: row for row, bus in enumerate(self._loads)}
         self._derived = (
             Quantity("v", bus),
             Quantity("p", transformer, bus),
@@ -427,34 +419,39 @@ class LVLevel:
         """Buses of the area with customers (loads), whose concentrators report."""
         self.result: EstimationResult | None = None
 
+    _NODE_FIELDS = operator.attrgetter("v", "v_std", "p", "p_std", "q", "q_std")
+
     def _fill_nodes(self, slots: "_Slots", message: LVInput) -> None:
         """Node estimates as injections; pseudo-measurements where a node has none."""
-        seen: set[str] = set()
-        for node in message.nodes:
-            indices = self._node_slots.get(node.bus)
-            if indices is None:
-                raise InvalidInputError(
-                    f"LV level of {self.transformer!r}: bus {node.bus!r} is no customer bus "
-                    "of its area"
-                )
-            if node.bus in seen:
-                raise InvalidInputError(f"LV level: two estimates of bus {node.bus!r}")
-            seen.add(node.bus)
-            for index, value, std_dev, sign in (
-                (indices[0], node.v, node.v_std, 1.0),
-                (indices[1], node.p, node.p_std, -1.0),
-                (indices[2], node.q, node.q_std, -1.0),
-            ):
-                if value is not None and std_dev is not None:
-                    slots.put(index, sign * value, std_dev)
-        for bus, indices in self._node_slots.items():
-            for quantity, measured, pseudo in (
-                ("p", indices[1], indices[3]),
-                ("q", indices[2], indices[4]),
-            ):
-                if not slots.active[measured]:
-                    consumed = _consumption(self._loads[bus], quantity, message.time)
-                    slots.put(pseudo, -consumed, float(self.pseudo.sigma(quantity, consumed)))
+        nodes = message.nodes
+        try:
+            rows = [self._node_row[n.bus] for n in nodes]
+        except KeyError as exc:
+            raise InvalidInputError(
+                f"LV level of {self.transformer!r}: bus {exc.args[0]!r} is no customer bus "
+                "of its area"
+            ) from None
+        if len(set(rows)) != len(rows):
+            twice = self.customer_buses[max(set(rows), key=rows.count)]
+            raise InvalidInputError(f"LV level: two estimates of bus {twice!r}")
+        # (v, v_std, p, p_std, q, q_std) per customer bus; None (and a bus not reporting) NaN.
+        data = np.full((len(self._node_row), 3, 2), np.nan)
+        data[rows] = np.fromiter(
+            itertools.chain.from_iterable(map(self._NODE_FIELDS, nodes)), float, 6 * len(nodes)
+        ).reshape(-1, 3, 2)
+        value, std_dev = data[:, :, 0], data[:, :, 1]
+        value[:, 1:] *= -1.0  # p, q consumed become injections
+        present = np.isfinite(value) & np.isfinite(std_dev)
+        n = present.size
+        slots.values[:n] = np.where(present, value, 0.0).ravel()
+        slots.std_devs[:n] = np.where(present, std_dev, 1.0).ravel()
+        slots.active[:n] = present.ravel()
+        for row, column in zip(*np.nonzero(~present[:, 1:]), strict=True):
+            quantity = "pq"[column]
+            bus = self.customer_buses[row]
+            consumed = _consumption(self._loads[bus], quantity, message.time)
+            sigma = float(self.pseudo.sigma(quantity, consumed))
+            slots.put(n + 2 * int(row) + int(column), -consumed, sigma)
 
     def run(self, message: LVInput) -> LVOutput:
         """Estimate the LV grid from one message; keep the full result in :attr:`result`.
@@ -497,7 +494,7 @@ class LVLevel:
         )
         self.result = result
         derived = self.estimator.derived_of(result)
-        vm, p_kw, q_kvar = (float(x) for x in derived.values)
+        vm, p_kw, q_kvar = derived.values.tolist()
         return LVOutput(
             transformer=self.transformer,
             bus=self.bus,
@@ -505,8 +502,8 @@ class LVLevel:
             vm_pu=vm,
             p_kw=p_kw,
             q_kvar=q_kvar,
-            covariance=tuple(tuple(float(c) for c in row) for row in derived.covariance),  # type: ignore[misc]
-            voltages=_bus_voltages(result),
+            covariance=tuple(map(tuple, derived.covariance.tolist())),
+            voltages=_bus_voltages(result, result.va_deg),
             removed=result.removed,
             suspects=result.suspects,
             bad_data_detected=result.bad_data_detected,
@@ -591,10 +588,8 @@ class MVLevel:
         self._primary = {_key(q): f"primary:{q.label}" for q in primary}
         slots: list[Measurement] = []
         groups: list[tuple[str, ...]] = []
-        self._station_ids: dict[str, tuple[str, ...]] = {}
         for transformer, bus in self._station_bus.items():
             ids = tuple(f"station:{q}:{transformer}" for q in ("v", "p", "q"))
-            self._station_ids[transformer] = ids
             groups.append(ids)
             slots += [Measurement(ids[0], "v", bus, 1.0, 1.0)]
             slots += [Measurement(ids[k], q, bus, 0.0, 1.0) for k, q in ((1, "p"), (2, "q"))]
@@ -603,9 +598,18 @@ class MVLevel:
             ]
         for (quantity, element, side), slot_id in self._primary.items():
             slots.append(Measurement(slot_id, quantity, element, 1.0, 1.0, side=side))
-        self._groups = groups
         self._position = {m.id: i for i, m in enumerate(slots)}
-        derived = [Quantity(q, bus) for bus in self._station_bus.values() for q in ("v", "va")]
+        self._stations = list(self._station_bus)
+        self._station_index = {(t, b): k for k, (t, b) in enumerate(self._station_bus.items())}
+        self._station_slots = np.array(
+            [[self._position[slot_id] for slot_id in ids] for ids in groups], dtype=np.intp
+        ).reshape(-1, 3)
+        # Rows of the stations' MV buses in the bus arrays (their angles for the slack).
+        self._station_rows = np.array(
+            [area.bus_ids.index(bus) for bus in self._station_bus.values()], dtype=np.intp
+        )
+        self._identity = np.broadcast_to(np.eye(3), (len(groups), 3, 3)).copy()
+        derived = [Quantity("v", bus) for bus in self._station_bus.values()]
         self.estimator = Estimator(
             area,
             slots,
@@ -616,37 +620,55 @@ class MVLevel:
         )
         self.result: EstimationResult | None = None
 
-    def _fill_stations(
-        self, slots: _Slots, message: MVInput
-    ) -> dict[tuple[str, ...], NDArray[np.float64]]:
-        """LV outputs as correlated injections; pseudo-measurements for silent stations."""
-        covariances: dict[tuple[str, ...], NDArray[np.float64]] = {}
-        sign = np.array([1.0, -1.0, -1.0])
-        for lv in message.substations:
-            bus = self._station_bus.get(lv.transformer)
-            if bus is None or bus != lv.bus:
-                raise InvalidInputError(
-                    f"MV level: LV output of {lv.transformer!r} at {lv.bus!r} belongs to no "
-                    "station of this level"
-                )
-            ids = self._station_ids[lv.transformer]
-            if ids in covariances:
-                raise InvalidInputError(f"MV level: two LV outputs of {lv.transformer!r}")
-            covariance = np.asarray(lv.covariance, dtype=np.float64) * np.outer(sign, sign)
-            for slot_id, value, variance in zip(
-                ids, (lv.vm_pu, -lv.p_kw, -lv.q_kvar), np.diag(covariance), strict=True
-            ):
-                slots.put(self._position[slot_id], value, math.sqrt(max(variance, 0.0)))
-            covariances[ids] = covariance
-        for transformer, ids in self._station_ids.items():
-            if ids in covariances:
+    _SIGN = np.array([1.0, -1.0, -1.0])
+    """Station quantities (v, p, q into the transformer) to the level's (v and injections)."""
+    _SIGN_OUTER = np.outer(_SIGN, _SIGN)
+
+    def _fill_stations(self, slots: _Slots, message: MVInput) -> NDArray[np.float64]:
+        """LV outputs as correlated injections; pseudo-measurements for silent stations.
+
+        Returns the covariance of every station's group, stacked in declared order (any for a
+        silent station: its group is left out).
+        """
+        outputs = message.substations
+        try:
+            index = [self._station_index[(lv.transformer, lv.bus)] for lv in outputs]
+        except KeyError as exc:
+            transformer, bus = exc.args[0]
+            raise InvalidInputError(
+                f"MV level: LV output of {transformer!r} at {bus!r} belongs to no station of "
+                "this level"
+            ) from None
+        reported = set(index)
+        if len(reported) != len(index):
+            twice = self._stations[max(reported, key=index.count)]
+            raise InvalidInputError(f"MV level: two LV outputs of {twice!r}")
+        covariance = self._identity.copy()
+        if outputs:
+            values = np.array([(lv.vm_pu, lv.p_kw, lv.q_kvar) for lv in outputs])
+            given = np.fromiter(
+                itertools.chain.from_iterable(
+                    itertools.chain.from_iterable(lv.covariance for lv in outputs)
+                ),
+                float,
+                9 * len(outputs),
+            ).reshape(-1, 3, 3)
+            given *= self._SIGN_OUTER
+            covariance[index] = given
+            slot = self._station_slots[index].ravel()
+            slots.values[slot] = (values * self._SIGN).ravel()
+            slots.std_devs[slot] = np.sqrt(np.abs(given.reshape(-1, 9)[:, ::4])).ravel()
+            slots.active[slot] = True
+        for station in range(len(self._stations)):
+            if station in reported:
                 continue
+            transformer = self._stations[station]
             logger.info("MV level: no LV output of %r; pseudo-measurements instead", transformer)
             for quantity in ("p", "q"):
                 consumed = _consumption(self._station_loads[transformer], quantity, message.time)
                 sigma = float(self.pseudo.sigma(quantity, consumed))
                 slots.put(self._position[f"pseudo:{quantity}:{transformer}"], -consumed, sigma)
-        return covariances
+        return covariance
 
     def run(self, message: MVInput) -> MVOutput:
         """Estimate the MV grid from one message; keep the full result in :attr:`result`.
@@ -674,20 +696,19 @@ class MVLevel:
         )
         self.result = result
         derived = self.estimator.derived_of(result)
-        slack = []
-        for k, bus in enumerate(self._station_bus.values()):
-            slack.append(
-                SlackVoltage(
-                    bus=bus,
-                    vm_pu=float(derived.values[2 * k]),
-                    va_deg=float(derived.values[2 * k + 1]),
-                    vm_std_pu=float(math.sqrt(max(derived.covariance[2 * k, 2 * k], 0.0))),
-                )
+        variance = np.diagonal(derived.covariance).clip(0.0).tolist()
+        va_deg = result.va_deg
+        angles = va_deg[self._station_rows].tolist()
+        slack = tuple(
+            SlackVoltage(bus, vm, va, math.sqrt(var))
+            for bus, vm, va, var in zip(
+                self._station_bus.values(), derived.values.tolist(), angles, variance, strict=True
             )
+        )
         return MVOutput(
             time=message.time,
-            voltages=_bus_voltages(result),
-            slack=tuple(slack),
+            voltages=_bus_voltages(result, va_deg),
+            slack=slack,
             removed=result.removed,
             suspects=result.suspects,
             bad_data_detected=result.bad_data_detected,

@@ -17,7 +17,9 @@ class EstimationSettings:
     Attributes
     ----------
     tolerance : float
-        Gauss-Newton stops when the largest state update is at most this (rad and p.u.) ...
+        Gauss-Newton stops when the distance to the solution, estimated from the last update
+        (and from the contraction of the last two once they contract), is at most this in every
+        state variable (rad and p.u.) ...
     tolerance_sd : float
         ... or when the update is at most this many standard deviations of the estimate along
         every direction (``sqrt(dx^T G dx)``, G the gain matrix): precision far below the

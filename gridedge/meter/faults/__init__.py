@@ -3,6 +3,9 @@
 - :class:`FaultDetector` watches a stream of :class:`gridedge.meter.phasor.Frames` and
   delivers a :class:`FaultEvent` (kind, pre-fault and during-fault phasors) per fault;
 - :func:`classify` tells the fault kind from two phasor sets;
+- :mod:`gridedge.meter.faults.interval` fits the head's phasors over a fault's whole stable
+  intervals from its samples (:class:`IntervalPhasors`), and the downstream meters'
+  magnitudes over the same intervals (:class:`VoltageReport`);
 - :class:`FeederModel` prepares a feeder once per topology, and :func:`locate` finds the
   faulted bus pair, the distance and the fault resistance, with every candidate and an
   ambiguity flag.
@@ -21,8 +24,11 @@ _EXPORTS = {
     "FaultEvent": "detection",
     "FaultLocation": "location",
     "FeederModel": "feeder",
+    "IntervalPhasors": "interval",
+    "IntervalSettings": "interval",
     "LocationSettings": "feeder",
     "Section": "feeder",
+    "VoltageReport": "interval",
     "classify": "classification",
     "locate": "location",
 }
@@ -35,8 +41,11 @@ __all__ = [
     "FaultEvent",
     "FaultLocation",
     "FeederModel",
+    "IntervalPhasors",
+    "IntervalSettings",
     "LocationSettings",
     "Section",
+    "VoltageReport",
     "classify",
     "locate",
 ]

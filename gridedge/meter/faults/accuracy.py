@@ -2,12 +2,15 @@
 
 Each fault of a campaign is a timeline for the waveform simulator (:mod:`gridedge.grid.waveform`):
 steady load, then a fault of a random kind, resistance and position on a random section of a
-feeder, cleared after ``clearing_s``. Every meter's signals pass through the 12-bit DAQ model
-and the phasor estimator (:class:`gridedge.meter.phasor.PhasorEstimator`, native kernel); the
-head meter's frames feed a :class:`FaultDetector`, and the downstream meters report their
-mean phase-voltage magnitudes (and standard errors) over the frames of the head meter's
-during-fault set - what the head meter would ask them for. :func:`locate` then runs with the
-detector's phasor sets, its uncertainty and the classified kind.
+feeder, cleared after ``clearing_s``. Every meter's signals pass through the 12-bit DAQ model.
+The head meter's samples go through the phasor estimator
+(:class:`gridedge.meter.phasor.PhasorEstimator`, native kernel) into a :class:`FaultDetector`;
+on its event the head meter fits its pre-fault and fault phasors over the whole stable
+intervals of its samples (:func:`gridedge.meter.faults.interval.estimate`), and the
+downstream meters fit their phase-voltage magnitudes over the same intervals
+(:func:`~gridedge.meter.faults.interval.voltage_report`) - what the head meter would ask them
+for. Every standard error is propagated from the DAQ's noise. :func:`locate` then runs with
+those phasors, their uncertainty, the meters' reports and the classified kind.
 
 ``gridedge faults accuracy --case turin`` runs a campaign and prints the table.
 """
@@ -20,15 +23,16 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from gridedge.errors import GridedgeError
+from gridedge.errors import GridedgeError, InvalidInputError
 from gridedge.grid import FaultKind, Grid, Meter
 from gridedge.grid.cases import ieee33, turin
 from gridedge.grid.daq import DaqSettings
 from gridedge.grid.waveform import FaultClearance, FaultInception, Simulation, WaveformSettings
 from gridedge.meter.faults.detection import DetectionSettings, FaultDetector, FaultEvent
 from gridedge.meter.faults.feeder import FeederModel
+from gridedge.meter.faults.interval import IntervalPhasors, estimate, voltage_report
 from gridedge.meter.faults.location import FaultLocation, locate
-from gridedge.meter.phasor import Frames, PhasorEstimator
+from gridedge.meter.phasor import PhasorEstimator
 
 logger = logging.getLogger(__name__)
 
@@ -38,20 +42,29 @@ KINDS = ("a-g", "b-c", "b-c-g", "a-b-c")
 IEEE33_VOLTAGE_METERS = ("18", "22", "25", "33")
 """Buses of the IEEE 33-bus feeder with a voltage-only meter: the ends of its laterals."""
 
+IEEE33_MIDDLE_METERS = ("10", "29")
+"""Buses added by the denser plan: the middles of the two long runs, the trunk (bus 1 to 18,
+17 sections) and the lateral from bus 6 to 33 (8 sections)."""
 
-def ieee33_metered() -> Grid:
+
+def ieee33_metered(voltage_buses: Sequence[str] = IEEE33_VOLTAGE_METERS) -> Grid:
     """Return the IEEE 33-bus feeder with a head meter and sparse voltage meters.
 
     The published case has no meters: ``"HEAD"`` measures bus 1 and line L1-2, and a
-    voltage-only meter ``"V<bus>"`` sits at each bus of :data:`IEEE33_VOLTAGE_METERS`.
+    voltage-only meter ``"V<bus>"`` sits at each of `voltage_buses`.
     """
     grid = ieee33()
     meters = [Meter("HEAD", "1", branch="L1-2", name="substation feeder head")]
     meters += [
         Meter(f"V{bus}", bus, channels=("Va", "Vb", "Vc"), name=f"voltage at bus {bus}")
-        for bus in IEEE33_VOLTAGE_METERS
+        for bus in voltage_buses
     ]
     return grid.with_elements(meters=meters)
+
+
+def ieee33_densely_metered() -> Grid:
+    """The IEEE 33-bus feeder with the lateral ends' meters and the middles' as well."""
+    return ieee33_metered(IEEE33_VOLTAGE_METERS + IEEE33_MIDDLE_METERS)
 
 
 @dataclass(frozen=True)
@@ -63,10 +76,13 @@ class Case:
     detection: DetectionSettings = field(default_factory=DetectionSettings)
 
 
+# Overcurrent pick-up above the IEEE 33-bus feeder's 210 A load with margin for its growth.
+_IEEE33_DETECTION = DetectionSettings(overcurrent_a=340.0)
+
 CASES = {
     "turin": Case(turin, ("M1", "M3")),
-    # Overcurrent pick-up above the feeder's 210 A load with margin for its growth.
-    "ieee33": Case(ieee33_metered, ("HEAD",), DetectionSettings(overcurrent_a=340.0)),
+    "ieee33": Case(ieee33_metered, ("HEAD",), _IEEE33_DETECTION),
+    "ieee33-dense": Case(ieee33_densely_metered, ("HEAD",), _IEEE33_DETECTION),
 }
 """The networks ``gridedge faults accuracy`` knows."""
 
@@ -85,6 +101,9 @@ class Fault:
         Distance from `from_bus`.
     kind : str
     resistance_ohm : float
+    open_end : bool
+        Whether the section is open at its far end (a tie fed from one side): no meter lies
+        beyond such a fault, and only the head's loop reactance places it along the section.
     """
 
     head: str
@@ -94,6 +113,7 @@ class Fault:
     distance_m: float
     kind: str
     resistance_ohm: float
+    open_end: bool = False
 
 
 @dataclass(frozen=True)
@@ -173,6 +193,7 @@ def draw(case: Case, grid: Grid, count: int, seed: int, campaign: Campaign) -> l
                 distance_m=float(rng.uniform(0, section.length_m)),
                 kind=KINDS[n % len(KINDS)],
                 resistance_ohm=float(rng.uniform(0, campaign.max_resistance_ohm)),
+                open_end=section.open_end,
             )
         )
     return faults
@@ -205,22 +226,43 @@ class Measured:
     ----------
     event : FaultEvent or None
         The head meter's detector event; None when it detected nothing.
+    phasors : IntervalPhasors or None
+        The head meter's phasors over the stable intervals; None without an event or when
+        the samples hold no stable fault interval.
+    failure : str
+        Why `phasors` is None (empty otherwise).
     voltages : dict of str to ndarray
-        Downstream meter -> mean phase-voltage magnitudes (3,) over the event's during-fault
-        frames, V.
+        Downstream meter -> phase-voltage magnitudes (3,) over the fault interval, V.
     voltage_uncertainty : dict of str to ndarray
-        Their standard errors (3,), V, for the meters with two frames or more.
+        Their standard errors (3,), V, including the pre-fault magnitude's.
+    prefault_voltages : dict of str to float
+        Downstream meter -> positive-sequence magnitude over the pre-fault interval, V.
     """
 
     event: FaultEvent | None
+    phasors: IntervalPhasors | None
+    failure: str
     voltages: dict[str, NDArray[np.float64]]
     voltage_uncertainty: dict[str, NDArray[np.float64]]
+    prefault_voltages: dict[str, float]
+
+    def locate(self, feeder: FeederModel) -> FaultLocation:
+        """Locate the fault from these measurements (:func:`locate`)."""
+        if self.phasors is None:
+            raise InvalidInputError(f"nothing to locate: {self.failure}")
+        return locate(
+            feeder,
+            self.phasors.prefault,
+            self.phasors.fault,
+            self.voltages,
+            uncertainty=self.phasors.uncertainty,
+            voltage_uncertainty=self.voltage_uncertainty,
+            prefault_voltages=self.prefault_voltages,
+        )
 
 
-def measure(
-    grid: Grid, case: Case, feeder: FeederModel, fault: Fault, campaign: Campaign, seed: int
-) -> Measured:
-    """Simulate one fault and return what the meters of its feeder report."""
+def simulate(grid: Grid, fault: Fault, campaign: Campaign, seed: int) -> Simulation:
+    """The waveform simulation of one fault: load, the fault, its clearing, 0.3 s of load."""
     line = grid.line(fault.line)
     fraction = fault.distance_m / (line.length_km * 1e3)
     if line.from_bus != fault.from_bus:
@@ -231,30 +273,52 @@ def measure(
         FaultClearance(t0 + campaign.clearing_s),
     ]
     duration = t0 + campaign.clearing_s + 0.3
-    simulation = Simulation(
+    return Simulation(
         grid,
         events,
         WaveformSettings(fs=campaign.fs, duration_s=duration, seed=seed),
         campaign.daq,
     )
-    frames = {
-        meter: _frames(simulation, meter, campaign.fs)
-        for meter in (feeder.head_meter.id, *feeder.meters)
-    }
-    estimator = PhasorEstimator(campaign.fs)
-    detector = FaultDetector.for_meter(grid, feeder.head_meter.id, estimator, case.detection)
-    detected = detector.push(frames[feeder.head_meter.id])
+
+
+def measure(
+    grid: Grid, case: Case, feeder: FeederModel, fault: Fault, campaign: Campaign, seed: int
+) -> Measured:
+    """Simulate one fault and return what the meters of its feeder report."""
+    simulation = simulate(grid, fault, campaign, seed)
+    head = feeder.head_meter.id
+    samples, start, fs, noise = _samples(simulation, head, campaign)
+    estimator = PhasorEstimator(fs, start_time=start)
+    detector = FaultDetector.for_meter(grid, head, estimator, case.detection)
+    detected = detector.push(estimator.push(samples))
     if not detected:
-        return Measured(None, {}, {})
+        return Measured(None, None, "not detected", {}, {}, {})
     event = detected[0]
-    period = 1.0 / estimator.reporting_rate
-    window = (event.time - (event.fault_frames - 0.5) * period, event.time + 0.5 * period)
-    voltages, sigmas = {}, {}
+    try:
+        phasors = estimate(samples, start, fs, noise, event.inception_time)
+    except InvalidInputError as exc:
+        return Measured(event, None, f"no stable fault interval: {exc}", {}, {}, {})
+    voltages, sigmas, before = {}, {}, {}
     for meter in feeder.meters:
-        voltages[meter], sigma = _report(frames[meter], window)
-        if sigma is not None:
-            sigmas[meter] = sigma
-    return Measured(event, voltages, sigmas)
+        report = voltage_report(*_samples(simulation, meter, campaign), phasors)
+        voltages[meter], sigmas[meter] = report.voltages, report.sigma
+        before[meter] = report.prefault_voltage
+    return Measured(event, phasors, "", voltages, sigmas, before)
+
+
+def _samples(
+    simulation: Simulation, meter: str, campaign: Campaign
+) -> tuple[NDArray[np.float64], float, float, NDArray[np.float64]]:
+    """A meter's samples in primary units, their start time, fs, and the DAQ's noise (6,)."""
+    stream = simulation.source(meter)
+    _, raw = stream.read(1 << 30)
+    scaling = stream.scaling
+    return (
+        scaling.to_primary(raw),
+        stream.start_time,
+        stream.fs,
+        np.abs(scaling.gain) * campaign.daq.noise_rms_v,
+    )
 
 
 def _one(
@@ -264,41 +328,11 @@ def _one(
     event = measured.event
     if event is None:
         return Outcome(fault, False, None, None, "not detected", math.nan)
-    if event.fault_frames == 0:
-        return Outcome(fault, True, event.kind, None, "no clean fault frame", math.nan)
     try:
-        location = locate(
-            feeder,
-            event.prefault,
-            event.fault,
-            measured.voltages,
-            uncertainty=event.uncertainty,
-            voltage_uncertainty=measured.voltage_uncertainty,
-        )
+        location = measured.locate(feeder)
     except GridedgeError as exc:
         return Outcome(fault, True, event.kind, None, str(exc), math.nan)
     return Outcome(fault, True, event.kind, location, "", _separation(feeder, fault, location))
-
-
-def _frames(simulation: Simulation, meter: str, fs: float) -> Frames:
-    stream = simulation.source(meter)
-    estimator = PhasorEstimator(fs, scaling=stream.scaling, start_time=stream.start_time)
-    _, samples = stream.read(1 << 30)
-    return estimator.push(samples)
-
-
-def _report(
-    frames: Frames, window: tuple[float, float]
-) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
-    """Mean phase-voltage magnitudes over `window`, V, and their standard errors if known."""
-    rows = (frames.time > window[0]) & (frames.time < window[1]) & frames.valid
-    magnitude = np.abs(frames.voltage[rows])
-    if magnitude.shape[0] < 2:
-        return (magnitude.mean(axis=0) if magnitude.size else np.full(3, np.nan)), None
-    mean = magnitude.mean(axis=0)
-    error = magnitude.std(axis=0, ddof=1) / math.sqrt(magnitude.shape[0])
-    # Identical frames (a noise-free chain) would claim a perfect measurement.
-    return mean, np.maximum(error, 1e-6 * mean)
 
 
 def _separation(feeder: FeederModel, fault: Fault, location: FaultLocation) -> float:
@@ -325,7 +359,7 @@ def _separation(feeder: FeederModel, fault: Fault, location: FaultLocation) -> f
 
 
 def summary(outcomes: Sequence[Outcome], low_resistance_ohm: float = 10.0) -> str:
-    """Markdown table of a campaign: all faults, by resistance band and by kind."""
+    """Markdown table of a campaign: all faults, by resistance band, by kind, ties apart."""
     groups: list[tuple[str, list[Outcome]]] = [("all", list(outcomes))]
     groups.append(
         (
@@ -340,10 +374,14 @@ def summary(outcomes: Sequence[Outcome], low_resistance_ohm: float = 10.0) -> st
         )
     )
     groups += [(kind, [o for o in outcomes if o.fault.kind == kind]) for kind in KINDS]
+    groups += [
+        ("on ties (open at the far end)", [o for o in outcomes if o.fault.open_end]),
+        ("elsewhere", [o for o in outcomes if not o.fault.open_end]),
+    ]
     lines = [
         "| faults | n | detected | kind right | bus pair right | distance error p50 / p95 / "
-        "max (m) | ambiguous |",
-        "|---|---|---|---|---|---|---|",
+        "max (m) | within 3 sigma | ambiguous |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for label, group in groups:
         if not group:
@@ -355,10 +393,15 @@ def summary(outcomes: Sequence[Outcome], low_resistance_ohm: float = 10.0) -> st
             if errors.size
             else "-"
         )
+        # Whether the location's own standard deviation covers the error (pair right).
+        covered = sum(
+            o.correct_pair and o.error_m <= 3 * o.location.distance_sigma_m for o in group
+        )
         lines.append(
             f"| {label} | {n} | {_share(sum(o.detected for o in group), n)} "
             f"| {_share(sum(o.kind == FaultKind.parse(o.fault.kind) for o in group), n)} "
             f"| {_share(sum(o.correct_pair for o in group), n)} | {spread} "
+            f"| {_share(covered, n)} "
             f"| {_share(sum(o.location is not None and o.location.ambiguous for o in group), n)} |"
         )
     return "\n".join(lines)

@@ -177,14 +177,14 @@ class FaultEvent:
 
     @property
     def uncertainty(self) -> NDArray[np.float64] | None:
-        """Standard errors of the during-fault voltages and the superimposed currents (6,).
+        """Standard errors of the fault and pre-fault sets, shape (2, 6).
 
         What :func:`gridedge.meter.faults.locate` takes as ``uncertainty``; None when either
-        set has fewer than two frames.
+        set has fewer than two frames. The frames' spread understates the error of their mean
+        (their windows overlap); :func:`gridedge.meter.faults.interval.estimate` propagates
+        the DAQ's noise instead.
         """
-        combined = np.concatenate(
-            [self.fault_sigma[:3], np.hypot(self.fault_sigma[3:], self.prefault_sigma[3:])]
-        )
+        combined = np.stack([self.fault_sigma, self.prefault_sigma])
         return None if np.any(np.isnan(combined)) else combined
 
 

@@ -10,9 +10,11 @@ states, so that locating one fault is a short walk (see :mod:`gridedge._twin.fau
   constant admittances at their pre-fault voltage (as in
   :class:`gridedge.grid.FaultStudy`), transformers with the grids behind them, lines held open
   at one end - a backward sweep over the network's two-ports;
-- the *transfer impedances* from every section end bus to every other meter in the island,
-  per sequence: columns of the sequence Z-bus from the grid package's factorised sequence
-  networks (:meth:`gridedge.grid.FaultStudy.impedance_column`).
+- the *transfer impedances* from every section end bus to every other meter in the island
+  and to the head meter, per sequence: columns of the sequence Z-bus from the grid
+  package's factorised sequence networks (:meth:`gridedge.grid.FaultStudy.impedance_column`);
+  and how much of a change at the head's bus reaches each meter's, ``Z_i,h / Z_h,h`` (the
+  share of a sag that comes through the source impedance).
 """
 
 import logging
@@ -49,23 +51,34 @@ class LocationSettings:
         Grid points per section at which the score is evaluated before its minima are
         refined; two minima closer than one grid step on one section may merge.
     search_steps : int
-        Golden-section steps per minimum (30 shrink a 1/8-section interval to 7e-8 of the
-        section: 0.07 mm of a kilometre).
+        Golden-section steps per minimum (20 shrink a 1/8-section interval to 8e-6 of the
+        section: 8 mm of a kilometre).
     min_resistance_ohm : float
         Candidates whose estimated fault resistance is below this are discarded (a small
         negative value lets measurement noise through on bolted faults).
     voltage_sigma_pu : float
         Standard deviation of a downstream meter's phase-voltage magnitude, p.u.
     head_voltage_sigma_pu : float
-        Standard deviation (RMS of the complex error) of the head meter's voltage phasors,
-        p.u. of the nominal phase voltage.
+        Standard deviation (RMS of the complex error) of the head meter's superimposed
+        voltage phasors (fault minus pre-fault), p.u. of the nominal phase voltage.
     head_current_sigma_a : float
         Standard deviation (RMS of the complex error) of the head meter's superimposed
         current phasors, A.
-    sag_scale_sigma : float
-        Relative standard deviation of the predicted sags as a whole: the error of the fault
-        current estimate (a decaying DC offset biases the first cycles) and of the grid model.
-        The sags' common scale is fitted within it, so the location rests on their pattern.
+    source_impedance_sigma : float
+        Relative standard deviation of the model's impedance behind the head meter (upstream
+        network and primary transformer): how far the head's measured sag may overrule the
+        model's. The short-circuit power of the upstream network moves with its
+        configuration by tens of percent; a primary transformer's impedance is known from
+        its test report to about a percent and usually dominates - 5 % covers both.
+    reactance_sigma_ohm : float
+        Standard deviation of the loop reactance at the fault beyond what the head's noise
+        explains (the fault's own reactance, the feeder model's error), ohm.
+    model_sigma : float
+        Relative standard deviation of what the model predicts beyond the measurements'
+        noise - voltages in p.u. of nominal, the fault current relative to itself - added to
+        the chains' own: the model is never exact (the grid's fault solution itself
+        balances a fault inside a line to a few 1e-5), and a perfect DAQ must not make it
+        look so.
     candidate_chi2 : float
         Candidates whose score exceeds the best one's by more than this are not reported.
     ambiguity_chi2 : float
@@ -80,12 +93,14 @@ class LocationSettings:
     """
 
     samples_per_section: int = 16
-    search_steps: int = 30
+    search_steps: int = 20
     min_resistance_ohm: float = -0.5
     voltage_sigma_pu: float = 0.001
     head_voltage_sigma_pu: float = 0.001
     head_current_sigma_a: float = 2.0
-    sag_scale_sigma: float = 0.01
+    source_impedance_sigma: float = 0.05
+    reactance_sigma_ohm: float = 1e-4
+    model_sigma: float = 1e-5
     candidate_chi2: float = 100.0
     ambiguity_chi2: float = 9.0
     misfit_chi2: float = 25.0
@@ -100,7 +115,9 @@ class LocationSettings:
             "voltage_sigma_pu",
             "head_voltage_sigma_pu",
             "head_current_sigma_a",
-            "sag_scale_sigma",
+            "source_impedance_sigma",
+            "reactance_sigma_ohm",
+            "model_sigma",
             "candidate_chi2",
             "ambiguity_chi2",
             "misfit_chi2",
@@ -232,10 +249,16 @@ class FeederModel:
             [grid.bus(grid.meter(m).bus).kv * 1e3 / math.sqrt(3) for m in self.meters]
         )
         self.meter_prefault = self.prefault.voltage[bus_rows].astype(np.complex128)
-        transfer = self._transfer(end_nodes, bus_rows)
+        head_row = grid.bus_ids.index(meter.bus)
+        transfer = self._transfer(end_nodes, np.append(bus_rows, head_row))
+        # Z_i,h / Z_h,h: the change at each meter's bus per unit change at the head's.
+        head_column = self._study.impedance_column(meter.bus)
+        head_ratio = head_column[bus_rows].T / head_column[head_row][:, None]
         self.kernel = kernels.load("faultloc", backend).FeederKernel(
             *arrays,
-            transfer,
+            np.ascontiguousarray(transfer[:, :-1]),
+            np.ascontiguousarray(transfer[:, -1]),
+            np.ascontiguousarray(head_ratio),
             self.settings.samples_per_section,
             self.settings.search_steps,
         )
@@ -301,7 +324,7 @@ class FeederModel:
     def _transfer(
         self, end_nodes: list[tuple[int, str]], bus_rows: NDArray[np.intp]
     ) -> NDArray[np.complex128]:
-        """Transfer impedances (3, m, e) from the end buses to the scoring meters' buses, p.u."""
+        """Transfer impedances (3, m, e) from the end buses to the buses of `bus_rows`, p.u."""
         transfer = np.empty((3, bus_rows.shape[0], len(end_nodes)), dtype=np.complex128)
         for column, (_, bus) in enumerate(end_nodes):
             transfer[:, :, column] = self._study.impedance_column(bus)[bus_rows].T

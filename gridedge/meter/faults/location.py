@@ -16,13 +16,21 @@ positive sequence. At the fault the loop is a resistance::
 this is the reactance method with the zero-sequence compensated loop current; the walk makes
 it exact for the pi model of the feeder.
 
-The voltage magnitudes the other meters report add the second kind of evidence: a fault at x
-drawing I_f sags meter i's bus by ``-Z_i,f I_f`` (transfer impedances of the grid's sequence
-Z-bus). Each point is scored with the weighted squares of X(x) and of the differences between
-the measured and predicted phase-voltage magnitudes - a chi-square when the standard
-deviations are right - and the score is minimised on every section. On a short cable with a
-high fault resistance X(x) moves little along the section and the sags pin the fault down; on
-a bolted fault X(x) is sharp. The lowest minimum is the location; the others are the
+Two more kinds of evidence come from voltages. A fault at x drawing I_f changes the voltage
+at bus i by ``-Z_i,f I_f`` (transfer impedances of the grid's sequence Z-bus): the other
+meters report their phase-voltage magnitudes, and the head meter its own voltage change. Each
+point is scored with the weighted squares - a chi-square when the standard deviations are
+right - of X(x), of the head's measured change against ``-Z_h,f I_f`` and of the measured
+magnitudes against ``|V_i,pre - Z_i,f I_f|``, and the score is minimised on every section. Two
+errors are common to all of them and are fitted at every point as nuisance parameters with
+their priors: the fault current's relative error s (the head's current noise), and the
+relative error e of the impedance behind the head (the source), which scales the part
+``(Z_i,h / Z_h,h) Z_h,f I_f`` of every sag that passes through the head's bus - the head's
+measured sag pins that part down, so the location does not rest on the model's source
+impedance. The loop reactance moves with s and with the head's voltage noise as the
+measurements make it move; its own weight is only the model's error. On a short cable with a
+high fault resistance X(x) moves little along the section and the voltages pin the fault
+down; on a bolted fault X(x) is sharp. The lowest minimum is the location; the others are the
 candidates.
 
 The result is flagged ambiguous - never silently confident - when a candidate on another
@@ -48,6 +56,9 @@ from gridedge.meter.faults.feeder import FeederModel
 
 logger = logging.getLogger(__name__)
 
+_TINY_SIGMA = 1e-12
+"""Floor of a current part's variance, p.u.^2 (no fault current in the loop)."""
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -60,6 +71,10 @@ class Candidate:
         The section's bus pair, the one nearer the head meter first.
     distance_m : float
         Distance from `from_bus` along the line, metres.
+    distance_sigma_m : float
+        Its standard deviation, metres, from the score's curvature (inf where the score
+        does not curve upwards). On a section open at its far end, where no meter lies beyond
+        the fault, only the head's loop reactance places it, and this says how well.
     resistance_ohm : float
         Estimated fault resistance, ohm (clipped at 0).
     score : float
@@ -74,6 +89,7 @@ class Candidate:
     from_bus: str
     to_bus: str
     distance_m: float
+    distance_sigma_m: float
     resistance_ohm: float
     score: float
     mismatch_pu: float
@@ -91,6 +107,8 @@ class FaultLocation:
         The faulted line.
     distance_m : float
         Distance of the fault from `from_bus`, metres.
+    distance_sigma_m : float
+        Its standard deviation, metres (see :attr:`Candidate.distance_sigma_m`).
     kind : FaultKind
         The fault kind used (given, or classified from the phasors).
     resistance_ohm : float
@@ -112,6 +130,7 @@ class FaultLocation:
     to_bus: str
     line: str
     distance_m: float
+    distance_sigma_m: float
     kind: FaultKind
     resistance_ohm: float
     candidates: tuple[Candidate, ...]
@@ -149,13 +168,16 @@ def locate(
     kind : str or FaultKind, optional
         The fault kind (``"a-g"``, ``"b-c"``, ``"b-c-g"``, ``"a-b-c"`` ...); classified from
         the phasors when not given, and checked against them when given.
-    uncertainty : array_like of float, shape (6,), optional
-        Standard deviations (RMS of the complex error) of the during-fault voltages Va, Vb, Vc
-        and of the superimposed currents Ia, Ib, Ic, primary V and A
-        (:attr:`FaultEvent.uncertainty`); from the settings when not given.
+    uncertainty : array_like of float, shape (2, 6) or (6,), optional
+        Standard deviations (RMS of the complex error) of the head's voltages Va, Vb, Vc and
+        currents Ia, Ib, Ic, primary V and A: of the fault set (row 0) and of the pre-fault
+        set (row 1) (:attr:`IntervalPhasors.uncertainty`, :attr:`FaultEvent.uncertainty`);
+        or, shape (6,), of the fault set alone (the pre-fault set taken as exact). From the
+        settings when not given.
     voltage_uncertainty : mapping of str to array_like, optional
-        Meter id -> standard deviations (3,) of its magnitudes in `voltages`, V; from the
-        settings for meters not in it.
+        Meter id -> standard deviations (3,) of its magnitudes in `voltages`, V (with the
+        error of its `prefault_voltages` entry, when given); from the settings for meters
+        not in it.
     prefault_voltages : mapping of str to float, optional
         Meter id -> positive-sequence voltage magnitude before the fault, primary V; replaces
         the power-flow magnitude of that meter's bus in the prediction.
@@ -187,7 +209,9 @@ def locate(
             )
     measured, weight, used, missing = _magnitudes(feeder, voltages, voltage_uncertainty)
     head_during, head_before = _per_unit(feeder, during), _per_unit(feeder, before)
-    section, fraction, resistance, _, score, _, mismatch = feeder.kernel.locate(
+    noise = _head_noise(feeder, fault_kind, head_during, head_before, uncertainty)
+    settings = feeder.settings
+    section, fraction, resistance, _, score, _, mismatch, spread = feeder.kernel.locate(
         head_during,
         head_before,
         sum(1 << p for p in fault_kind.phases),
@@ -195,8 +219,13 @@ def locate(
         measured,
         weight,
         _meter_prefault(feeder, prefault_voltages),
-        _reactance_weight(feeder, fault_kind, head_during, head_before, uncertainty),
-        1.0 / feeder.settings.sag_scale_sigma**2,
+        noise.head_weight,
+        noise.current_weight,
+        noise.current_share,
+        noise.voltage_variance,
+        noise.voltage_share,
+        2.0 / settings.source_impedance_sigma**2,
+        (feeder.impedance_base_ohm / settings.reactance_sigma_ohm) ** 2,
     )
     resistance_ohm = resistance * feeder.impedance_base_ohm
     plausible = np.isfinite(score) & (resistance_ohm >= feeder.settings.min_resistance_ohm)
@@ -211,7 +240,13 @@ def locate(
     observations = int((~np.isnan(measured)).sum())
     candidates = tuple(
         _candidate(
-            feeder, section[c], fraction[c], resistance_ohm[c], score[c], mismatch[c], observations
+            feeder,
+            section[c],
+            (fraction[c], spread[c]),
+            resistance_ohm[c],
+            score[c],
+            mismatch[c],
+            observations,
         )
         for c in chosen
     )
@@ -224,6 +259,7 @@ def locate(
         to_bus=best.to_bus,
         line=best.line,
         distance_m=best.distance_m,
+        distance_sigma_m=best.distance_sigma_m,
         kind=fault_kind,
         resistance_ohm=best.resistance_ohm,
         candidates=candidates,
@@ -240,48 +276,83 @@ def _per_unit(feeder: FeederModel, phasors: NDArray[np.complex128]) -> NDArray[n
     return np.ascontiguousarray(to_sequence(rows))
 
 
-def _reactance_weight(
+@dataclass(frozen=True)
+class _HeadNoise:
+    """The head's errors as the kernel weighs them (see its ``locate``), p.u."""
+
+    head_weight: NDArray[np.float64]
+    current_weight: NDArray[np.float64]
+    current_share: NDArray[np.float64]
+    voltage_variance: float
+    voltage_share: float
+
+
+def _head_noise(
     feeder: FeederModel,
     kind: FaultKind,
     during: NDArray[np.complex128],
     before: NDArray[np.complex128],
     uncertainty: ArrayLike | None,
-) -> float:
-    """One over the variance of the loop reactance, p.u.^-2.
+) -> _HeadNoise:
+    """The head's errors: weights of its voltage change and of the fault current's parts.
 
-    The loop reactance at the fault is ``Im((dV - Z dI) / I)`` away from its true value, with
-    dV and dI the errors of the head's loop voltage and superimposed loop current and Z the
-    apparent loop impedance at the head (line plus fault); the imaginary part takes half the
-    variance of a circular complex error.
+    A circular complex error of variance sigma^2 puts half of it in each part: the weights
+    are two over the variance. A fault current part's relative error is its error over its
+    current (the superimposed current at the head): the loop current, or for a two-phase
+    fault with earth each faulted phase's current.
     """
     if uncertainty is None:
-        sigma_v = np.full(3, feeder.settings.head_voltage_sigma_pu)
-        sigma_i = np.full(3, feeder.settings.head_current_sigma_a / feeder.current_base_a)
+        fault_sigma = np.concatenate(
+            [
+                np.full(3, feeder.settings.head_voltage_sigma_pu * feeder.voltage_base_v),
+                np.full(3, feeder.settings.head_current_sigma_a),
+            ]
+        )
+        sigma = np.stack([fault_sigma, np.zeros(len(CHANNELS))])
     else:
         sigma = np.asarray(uncertainty, dtype=np.float64)
-        if sigma.shape != (len(CHANNELS),) or not np.all(np.isfinite(sigma) & (sigma >= 0)):
+        if sigma.shape == (len(CHANNELS),):
+            sigma = np.stack([sigma, np.zeros(len(CHANNELS))])
+        if sigma.shape != (2, len(CHANNELS)) or not np.all(np.isfinite(sigma) & (sigma >= 0)):
             raise InvalidInputError(
-                f"uncertainty must hold {len(CHANNELS)} finite standard deviations >= 0, got "
-                f"{sigma!r}"
+                f"uncertainty must hold {len(CHANNELS)} finite standard deviations >= 0, or "
+                f"two rows of them, got {sigma!r}"
             )
-        sigma_v = sigma[:3] / feeder.voltage_base_v
-        sigma_i = sigma[3:] / feeder.current_base_a
-    voltage = to_phases(during[0])
+    base = np.array([feeder.voltage_base_v] * 3 + [feeder.current_base_a] * 3)
+    variance = (sigma / base) ** 2  # rows: fault set, pre-fault set
+    model = feeder.settings.model_sigma
+    total = variance.sum(axis=0)
+    total[:3] += model**2  # p.u. of the nominal voltage
     current = to_phases(during[1] - before[1])
     phases = list(kind.phases)
     if len(phases) == 3:
-        v_loop, i_loop = during[0, 1], during[1, 1] - before[1, 1]
-        var_v, var_i = (sigma_v**2).sum() / 9, (sigma_i**2).sum() / 9
+        # The positive sequence: a ninth of each phase's variance.
+        coefficient = np.full(3, 1.0 / 9.0)
+        parts = [(during[1, 1] - before[1, 1], coefficient)] * 2
     else:
-        v_loop, i_loop = voltage[phases[0]], current[phases[0]]
-        if len(phases) == 2:
-            v_loop -= voltage[phases[1]]
-            i_loop -= current[phases[1]]
-        var_v, var_i = (sigma_v[phases] ** 2).sum(), (sigma_i[phases] ** 2).sum()
-    z = v_loop / i_loop
-    variance = (var_v + abs(z) ** 2 * var_i) / (2 * abs(i_loop) ** 2)
-    # A floor keeps the weight finite for noise-free inputs.
-    return float(1.0 / max(variance, 1e-24))
+        coefficient = np.zeros(3)
+        coefficient[phases] = 1.0
+        if len(phases) == 2 and kind.earthed:
+            parts = [(current[p], np.eye(3)[p]) for p in phases]
+        else:
+            loop = current[phases[0]] - (current[phases[1]] if len(phases) == 2 else 0.0)
+            parts = [(loop, coefficient)] * 2
+    current_weight, current_share = [], []
+    for value, weights in parts:
+        # The model's share is relative to the current; a floor keeps the weight finite.
+        part_variance = max(weights @ total[3:] + (model * abs(value)) ** 2, _TINY_SIGMA**2)
+        current_weight.append(2.0 * abs(value) ** 2 / part_variance)
+        current_share.append(min(weights @ variance[1, 3:] / part_variance, 1.0))
+    voltage_variance = float(coefficient @ total[:3])
+    return _HeadNoise(
+        head_weight=2.0 / total[:3],
+        current_weight=np.array(current_weight),
+        current_share=np.array(current_share),
+        voltage_variance=voltage_variance,
+        voltage_share=float(coefficient @ variance[1, :3] / voltage_variance)
+        if voltage_variance > 0
+        else 0.0,
+    )
 
 
 def _magnitudes(
@@ -301,6 +372,7 @@ def _magnitudes(
             f"voltage_uncertainty must be finite and > 0, got {values.tolist()}"
         )
     sigma[rows] = values / base[rows]
+    sigma = np.hypot(sigma, feeder.settings.model_sigma)
     seen = ~np.isnan(measured).all(axis=1)
     used = tuple(m for m, s in zip(feeder.meters, seen, strict=True) if s)
     missing = tuple(m for m, s in zip(feeder.meters, seen, strict=True) if not s)
@@ -355,18 +427,21 @@ def _meter_prefault(
 def _candidate(
     feeder: FeederModel,
     section: int,
-    fraction: float,
+    position: tuple[float, float],
     resistance_ohm: float,
     score: float,
     mismatch: float,
     observations: int,
 ) -> Candidate:
+    """A candidate from the kernel's section, (fraction, its standard deviation) and score."""
     part = feeder.sections[int(section)]
+    fraction, spread = position
     return Candidate(
         line=part.line,
         from_bus=part.from_bus,
         to_bus=part.to_bus,
         distance_m=float(fraction * part.length_m),
+        distance_sigma_m=float(spread * part.length_m),
         resistance_ohm=max(float(resistance_ohm), 0.0),
         score=float(score),
         mismatch_pu=float(np.sqrt(mismatch / observations)) if observations else float("nan"),
