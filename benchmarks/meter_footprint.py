@@ -43,6 +43,8 @@ from gridedge.catalog.auth import sha256_hex
 from gridedge.meter.builtins import BUILTINS, build
 from gridedge.meter.usage import cpu_seconds, memory
 from gridedge.mqtt import Connection
+from gridedge.services.brokers import start_mosquitto
+from gridedge.services.processes import free_port
 
 HOST = "127.0.0.1"
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,12 +61,6 @@ ALGORITHMS = {
     },
     "power-quality": {"interval_s": 1.0},
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def wait_for_port(port: int, process: subprocess.Popen, what: str) -> None:
@@ -149,7 +145,6 @@ def main() -> None:
         "--directory", type=Path, help="work (and keep the logs) here instead of a temporary one"
     )
     args = parser.parse_args()
-    mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     processes = Processes()
     with contextlib.ExitStack() as stack:
         if args.directory is None:
@@ -158,7 +153,7 @@ def main() -> None:
             directory = args.directory
             directory.mkdir(parents=True, exist_ok=True)
         try:
-            result = run(args, directory, mosquitto, processes)
+            result = run(args, directory, processes)
         finally:
             processes.stop()
     print(json.dumps(result))
@@ -175,10 +170,8 @@ def main() -> None:
     )
 
 
-def run(
-    args: argparse.Namespace, directory: Path, mosquitto: str, processes: Processes
-) -> dict[str, Any]:
-    brokers = start_brokers(directory, mosquitto, processes)
+def run(args: argparse.Namespace, directory: Path, processes: Processes) -> dict[str, Any]:
+    brokers = start_brokers(directory, processes)
     key = Ed25519PrivateKey.generate()
     public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
     token = secrets.token_urlsafe(24)
@@ -231,18 +224,13 @@ def run(
     }
 
 
-def start_brokers(directory: Path, mosquitto: str, processes: Processes) -> dict[str, int]:
+def start_brokers(directory: Path, processes: Processes) -> dict[str, int]:
+    """The two brokers from the package's launcher; stopped with the other processes."""
     brokers = {}
     for broker in ("grid", "monitoring"):
-        port = free_port()
-        config = directory / f"{broker}.conf"
-        config.write_text(
-            f"listener {port} {HOST}\nallow_anonymous true\nset_tcp_nodelay true\n"
-            "persistence false\nmax_queued_messages 100000\n"
-        )
-        process = processes.start([mosquitto, "-c", str(config)], directory / f"{broker}.log")
-        wait_for_port(port, process, f"mosquitto {broker}")
-        brokers[broker] = port
+        started = start_mosquitto(broker, directory, persistence=False)
+        processes.started.append(started.process)
+        brokers[broker] = started.port
     return brokers
 
 

@@ -20,10 +20,9 @@ CASES = ("ieee33", "turin")
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from gridedge.demo import run
+    from gridedge.services.demo import run
 
-    run(fs=args.fs, reporting_rate=args.rate, stream=sys.stdout)
-    return 0
+    return run(args, stream=sys.stdout)
 
 
 def _compliance(args: argparse.Namespace) -> int:
@@ -34,9 +33,22 @@ def _compliance(args: argparse.Namespace) -> int:
 
 
 def _add_foundation(commands: Commands) -> None:
-    demo = commands.add_parser("demo", help="the main job: a fault on the Turin case, end to end")
-    demo.add_argument("--fs", type=float, default=6400.0, help="sampling rate, Hz")
-    demo.add_argument("--rate", type=float, default=50.0, help="reports per second")
+    demo = commands.add_parser(
+        "demo", help="the main job: a fault through FLISR on the distributed system, end to end"
+    )
+    demo.add_argument(
+        "--local", action="store_true", help="the chain in one process, without brokers"
+    )
+    demo.add_argument("--line", default="F1-03", help="the faulted line (feeder 1: F1-01..F1-06)")
+    demo.add_argument(
+        "--fraction", type=float, default=0.4, help="fault position from its from bus"
+    )
+    demo.add_argument("--kind", default="a-g", help="fault kind: a-g, b-c, b-c-g, a-b-c ...")
+    demo.add_argument("--ohm", type=float, default=1.0, help="fault resistance")
+    demo.add_argument("--keep", type=Path, help="keep every process's files and logs here")
+    demo.add_argument("--json", type=Path, help="also write the latencies to this JSON file")
+    demo.add_argument("--fs", type=float, default=6400.0, help="sampling rate (--local), Hz")
+    demo.add_argument("--rate", type=float, default=50.0, help="reports per second (--local)")
     demo.set_defaults(handler=_demo)
     compliance = commands.add_parser(
         "phasor-compliance", help="IEEE C37.118.1 test signals through the phasor estimator"
@@ -57,6 +69,29 @@ def _simulate(args: argparse.Namespace) -> int:
     from gridedge.grid.commands import run_simulate
 
     return run_simulate(args)
+
+
+def _estimation(args: argparse.Namespace) -> int:
+    from gridedge.meter.estimation.montecarlo import MonteCarloSettings, run
+
+    settings = MonteCarloSettings(trials=args.trials, seed=args.seed)
+    print(run(settings, backend=args.backend).table())
+    return 0
+
+
+def _add_estimation(commands: Commands) -> None:
+    estimation = commands.add_parser("estimation", help="state estimation studies")
+    estimation.add_argument(
+        "study",
+        choices=["accuracy"],
+        help="accuracy: multilevel vs centralised Monte Carlo on the Turin case (a table)",
+    )
+    estimation.add_argument("--trials", type=int, default=200, help="Monte Carlo trials")
+    estimation.add_argument("--seed", type=int, default=2022, help="seed of the draws")
+    estimation.add_argument(
+        "--backend", choices=["native", "python"], help="kernel backend (default: native)"
+    )
+    estimation.set_defaults(handler=_estimation)
 
 
 def _add_grid(commands: Commands) -> None:
@@ -140,38 +175,60 @@ def _add_catalog(commands: Commands) -> None:
     catalog.set_defaults(handler=_catalog)
 
 
-def _estimation(args: argparse.Namespace) -> int:
-    from gridedge.meter.estimation.montecarlo import MonteCarloSettings, run
-
-    settings = MonteCarloSettings(trials=args.trials, seed=args.seed)
-    print(run(settings, backend=args.backend).table())
-    return 0
-
-
-def _add_estimation(commands: Commands) -> None:
-    estimation = commands.add_parser("estimation", help="state estimation studies")
-    estimation.add_argument(
-        "study",
-        choices=["accuracy"],
-        help="accuracy: multilevel vs centralised Monte Carlo on the Turin case (a table)",
-    )
-    estimation.add_argument("--trials", type=int, default=200, help="Monte Carlo trials")
-    estimation.add_argument("--seed", type=int, default=2022, help="seed of the draws")
-    estimation.add_argument(
-        "--backend", choices=["native", "python"], help="kernel backend (default: native)"
-    )
-    estimation.set_defaults(handler=_estimation)
-
-
 def _reconfigure_plan(args: argparse.Namespace) -> int:
     from gridedge.services.reconfiguration.command import run
 
     return run(args, stream=sys.stdout)
 
 
+def _simulator(args: argparse.Namespace) -> int:
+    from gridedge.services.simulator.command import run
+
+    return run(args, stream=sys.stdout)
+
+
+def _reconfigure_serve(args: argparse.Namespace) -> int:
+    from gridedge.services.reconfiguration.service import run
+
+    return run(args)
+
+
+def _add_simulator(commands: Commands) -> None:
+    simulator = commands.add_parser(
+        "simulator", help="the grid simulator service (Opal-RT stand-in): meters, switches"
+    )
+    actions = simulator.add_subparsers(dest="action", required=True, metavar="ACTION")
+    serve = actions.add_parser("serve", help="simulate a scenario in real time over MQTT")
+    serve.add_argument(
+        "--config", required=True, help="TOML or JSON file with [service] and [simulator] tables"
+    )
+    scenario = actions.add_parser("scenario", help="write a scenario file without events")
+    scenario.add_argument("file", help="the scenario file")
+    scenario.add_argument("--case", choices=CASES, default="turin", help="the grid")
+    scenario.add_argument("--seed", type=int, default=0, help="seed of the DAQ noise")
+    fault = actions.add_parser("fault", help="add a fault to a running scenario")
+    fault.add_argument("file", help="the scenario file")
+    fault.add_argument("--line", required=True, help="the faulted line")
+    fault.add_argument("--fraction", type=float, default=0.5, help="position from its from bus")
+    fault.add_argument("--kind", default="a-g", help="a-g, b-c, b-c-g, a-b-c ...")
+    fault.add_argument("--ohm", type=float, default=1.0, help="fault resistance")
+    fault.add_argument("--after", type=float, default=0.5, help="seconds from now")
+    simulator.set_defaults(handler=_simulator)
+
+
 def _add_services(commands: Commands) -> None:
+    _add_simulator(commands)
     reconfigure = commands.add_parser("reconfigure", help="network reconfiguration (FLISR)")
     actions = reconfigure.add_subparsers(dest="action", required=True)
+    serve = actions.add_parser(
+        "serve", help="restore supply after each located fault: plan, switch, post the topology"
+    )
+    serve.add_argument(
+        "--config",
+        required=True,
+        help="TOML or JSON file with [service], [reconfigure] and [reconfiguration] tables",
+    )
+    serve.set_defaults(handler=_reconfigure_serve)
     plan = actions.add_parser("plan", help="isolation and restoration plan of one faulted line")
     where = plan.add_mutually_exclusive_group(required=True)
     where.add_argument(
@@ -248,8 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     for add in (
         _add_foundation,
         _add_grid,
-        _add_meter,
         _add_estimation,
+        _add_meter,
         _add_catalog,
         _add_services,
         _add_bench,
@@ -269,6 +326,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GridedgeError as exc:
         print(f"gridedge: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Ctrl-C (or SIGTERM for the demo): whatever was started has been stopped on the way.
+        print("gridedge: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:
         # The reader went away (``gridedge demo | head``): not an error of ours. Point stdout
         # at /dev/null so that the flush at exit does not raise again.

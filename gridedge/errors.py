@@ -45,6 +45,14 @@ class VerificationError(GridedgeError, ValueError):
     """A signed artefact failed a check: signature, digest, version or expiry."""
 
 
+class MissingProgramError(GridedgeError, FileNotFoundError):
+    """A program gridedge starts (the Mosquitto broker, for example) is not installed."""
+
+
+class ServiceError(GridedgeError, RuntimeError):
+    """A part of the distributed system exited, or did not do its part in time."""
+
+
 class BrokerUnavailableError(GridedgeError, ConnectionError):
     """An MQTT broker could not be reached or refused the connection."""
 

@@ -66,6 +66,10 @@ class Topics:
         """Return the topic of a meter's own status (retained; its last will says offline)."""
         return f"{self.prefix}meters/{meter_id}/status"
 
+    def service_status(self, service_id: str) -> str:
+        """Return the topic of a remote service's own status (retained; last will offline)."""
+        return f"{self.prefix}services/{service_id}/status"
+
     def presence(self, device_id: str) -> str:
         """Return the topic of the catalog's view of a device: online or disconnected (retained)."""
         return f"{self.prefix}presence/{device_id}"
@@ -85,6 +89,14 @@ class Topics:
     def switch_state(self, switch_id: str) -> str:
         """Return the topic of a switch's state (retained)."""
         return f"{self.prefix}switches/{switch_id}/state"
+
+    def switch_response(self, switch_id: str) -> str:
+        """Return the topic of a switch's answers to commands (acknowledged or refused)."""
+        return f"{self.prefix}switches/{switch_id}/response"
+
+    def restoration(self, feeder: str) -> str:
+        """Return the topic of the reconfiguration service's plans and their outcome."""
+        return f"{self.prefix}restoration/{feeder}"
 
     def topology(self) -> str:
         """Return the topic of the current topology revision (retained)."""

@@ -13,12 +13,14 @@ and nothing is returned unless the whole grid is valid.
 """
 
 import dataclasses
+import functools
 import json
 import math
 import os
 import tempfile
 import types
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -162,12 +164,21 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _defaults(cls: type) -> dict[str, Any]:
-    return {
-        f.name: f.default
-        for f in dataclasses.fields(cls)
-        if f.init and f.default is not dataclasses.MISSING
-    }
+@functools.cache
+def _defaults(cls: type) -> Mapping[str, Any]:
+    # Cached per class: a topology document holds thousands of elements of a few classes.
+    return types.MappingProxyType(
+        {
+            f.name: f.default
+            for f in dataclasses.fields(cls)
+            if f.init and f.default is not dataclasses.MISSING
+        }
+    )
+
+
+@functools.cache
+def _hints(cls: type) -> Mapping[str, Any]:
+    return types.MappingProxyType(typing.get_type_hints(cls))
 
 
 def _element(cls: type, kind: str, position: int, record: Any) -> Any:
@@ -184,7 +195,7 @@ def _element(cls: type, kind: str, position: int, record: Any) -> Any:
     missing = [n for n in required if n not in record]
     if missing:
         raise InvalidInputError(f"{where}: missing fields {missing}")
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     values = {name: _value(where, name, hints[name], value) for name, value in record.items()}
     return cls(**values)
 

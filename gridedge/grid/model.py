@@ -10,6 +10,7 @@ Units: kV (line-to-line), km, ohm/km, nF/km, A, MVA, kW, kvar, percent on the tr
 rating. Loads are balanced three-phase consumers (positive P and Q absorb power).
 """
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -876,6 +877,7 @@ _KINDS: dict[str, type] = {
 """Element kinds of a :class:`Grid`, in document order, with their classes."""
 
 
+@functools.cache
 def element_fields(cls: type) -> tuple[str, ...]:
     """Names of the fields of an element class, in declaration order."""
     return tuple(f.name for f in fields(cls) if f.init)

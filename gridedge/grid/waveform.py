@@ -267,14 +267,23 @@ class Simulation:
         current_peak = self.daq.current_full_scale * rated * math.sqrt(2)
         return self.daq.scaling(voltage_peak, current_peak)
 
-    def _solve(self) -> tuple[Segment, ...]:
+    def _solve(
+        self, segments: list[Segment] | None = None, after: float = -1.0
+    ) -> tuple[Segment, ...]:
+        """Solve the steady states of the timeline.
+
+        `segments` already solved are kept, and the events up to time `after` only replayed
+        into the state: solving starts with the first event time beyond `after`.
+        """
         state = _State()
         times = sorted({0.0, *(e.time_s for e in self.events)})
-        segments: list[Segment] = []
+        segments = [] if segments is None else segments
         for moment in times:
             starting_fault = False
             for event in (e for e in self.events if e.time_s == moment):
                 starting_fault |= self._apply(state, event)
+            if moment <= after:
+                continue
             phasors, tau, description = self._steady_state(state)
             start = math.ceil(moment * self.settings.fs - 1e-9)
             dc = np.zeros((len(self.meter_ids), 3))
@@ -349,6 +358,39 @@ class Simulation:
         """Fundamental's instantaneous values at relative time `t`, same shape as `phasors`."""
         angle = self._phase0 + 2 * math.pi * self.frequency * t
         return math.sqrt(2) * (phasors * np.exp(1j * angle)).real
+
+    def extend(self, events: Iterable[Event]) -> None:
+        """Add events to the timeline while the streams run (switching, injected faults).
+
+        The steady states from the earliest new event on are solved again and the samples
+        synthesised past it forgotten; earlier ones stay as they were. Events at times whose
+        samples a stream has already read change nothing for that stream: give them a time
+        ahead of every reader.
+
+        Raises
+        ------
+        InvalidInputError
+            As for the constructor; the timeline is then left unchanged.
+        """
+        added = sorted(events, key=lambda e: e.time_s)
+        if not added:
+            return
+        for event in added:
+            self._check(event)
+        earliest = added[0].time_s
+        previous = self.events
+        self.events = tuple(sorted([*previous, *added], key=lambda e: e.time_s))
+        start = math.ceil(earliest * self.settings.fs - 1e-9)
+        kept = [s for s in self.segments if s.start < start]
+        after = max((e.time_s for e in previous if e.time_s < earliest), default=-1.0)
+        try:
+            self.segments = self._solve(kept, after)
+        except InvalidInputError:
+            self.events = previous
+            raise
+        for block in [b for b in self._blocks if (b + 1) * NOISE_BLOCK > start]:
+            del self._blocks[block]
+        logger.info("timeline extended from sample %d: %s", start, added)
 
     # --- queries -------------------------------------------------------------------------
 

@@ -144,14 +144,23 @@ class Provisioning:
         ConfigurationError
             No credential file, or it cannot be read or is empty.
         """
-        if self.credential is None:
-            raise ConfigurationError("meter.credential is not set")
-        try:
-            token = self.credential.read_text().strip()
-        except OSError as exc:
-            raise ConfigurationError(
-                f"meter.credential: cannot read {self.credential}: {exc.strerror}"
-            ) from None
-        if not token:
-            raise ConfigurationError(f"meter.credential: {self.credential} is empty")
-        return token
+        return read_token(self.credential, f"{SECTION}.credential")
+
+
+def read_token(path: Path | None, setting: str) -> str:
+    """Read a bearer token from the file `path`; `setting` names it in errors.
+
+    Raises
+    ------
+    ConfigurationError
+        No file given, or it cannot be read or is empty.
+    """
+    if path is None:
+        raise ConfigurationError(f"{setting} is not set")
+    try:
+        token = path.read_text().strip()
+    except OSError as exc:
+        raise ConfigurationError(f"{setting}: cannot read {path}: {exc.strerror}") from None
+    if not token:
+        raise ConfigurationError(f"{setting}: {path} is empty")
+    return token

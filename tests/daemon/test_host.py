@@ -134,7 +134,8 @@ def test_a_failing_algorithm_is_failed_alone(bench, behaviour):
     for _ in range(20):
         bench.host.on_frames(bench.frames())
         time.sleep(0.005)
-    bench.wait(lambda: bad.state is State.FAILED)
+    # The state changes first, then the failure is reported (from the thread that saw it).
+    bench.wait(lambda: bad.state is State.FAILED and bench.failures)
     bench.wait(lambda: bench.count("out/good") == 20)
     assert good.state is State.RUNNING
     assert [name for name, _ in bench.failures] == ["bad"]

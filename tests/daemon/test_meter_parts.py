@@ -14,10 +14,10 @@ from gridedge import config, packages
 from gridedge.errors import ConfigurationError
 from gridedge.meter import backoff
 from gridedge.meter.builtins import BUILTINS, build
-from gridedge.meter.builtins.fault_detector import switch_states
 from gridedge.meter.builtins.phasor_publisher import PhasorPublisher
 from gridedge.meter.builtins.power_quality import thd
 from gridedge.meter.phasor import Frames
+from gridedge.meter.portion import switch_states
 from gridedge.meter.provisioning import Provisioning
 from gridedge.meter.settings import changes, parse
 from gridedge.meter.spool import Spool
@@ -201,4 +201,4 @@ def test_the_built_ins_build_as_verifiable_packages():
         verified = packages.verify(build(builtin, key, later), [key.public_key()])
         assert verified.manifest.entry_point == f"{builtin.module}:create"
         names.append(verified.manifest.name)
-    assert names == ["phasor-publisher", "fault-detector", "power-quality"]
+    assert names == ["phasor-publisher", "fault-detector", "power-quality", "se-lv", "se-mv"]

@@ -35,6 +35,8 @@ BUILTINS = (
     Builtin("phasor-publisher", "1.0.0", "phasor_publisher"),
     Builtin("fault-detector", "1.0.0", "fault_detector"),
     Builtin("power-quality", "1.0.0", "power_quality"),
+    Builtin("se-lv", "1.0.0", "se_lv"),
+    Builtin("se-mv", "1.0.0", "se_mv"),
 )
 
 

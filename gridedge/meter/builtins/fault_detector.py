@@ -2,8 +2,12 @@
 
 It runs :class:`gridedge.meter.faults.detection.FaultDetector` on every frame. When a fault
 is declared it publishes it on ``faults/{feeder}`` (grid broker) and, given the grid, locates
-it with :func:`gridedge.meter.faults.locate` (impedance method on the head meter's phasors)
-and publishes the location there too. The feeder model behind location (power flow, sparse
+it with :func:`gridedge.meter.faults.locate` and publishes the location there too. Location
+combines the head meter's phasors (impedance method) with the sparse voltage magnitudes of
+the downstream meters: the algorithm subscribes to the measurements (``phasor-publisher``
+frames, monitoring broker) of every other meter in its topology portion, keeps a few seconds
+of them, and after a fault waits until each has reported past the fault (or ``collect_s``
+has passed) before it locates. The feeder model behind location (power flow, sparse
 factorisations, scipy) is built when the first fault is to be located, or at configuration
 with ``prebuild``: a meter that never sees a fault does not carry it.
 
@@ -24,34 +28,45 @@ Parameters
     Fields of :class:`gridedge.meter.faults.detection.DetectionSettings`.
 ``prebuild`` (bool, default false)
     Build the feeder model at configuration rather than at the first fault.
+``downstream`` (bool, default true)
+    Use the voltages the other meters of the topology portion publish.
+``collect_s`` (float, default 1.0)
+    Longest wait for the downstream meters' frames after a fault, s.
 
 Location can take longer than the meter's default deadline: give this algorithm its own
 ``deadline_s`` (5 s is ample for the Turin feeders).
 
 Messages: ``{"state": "detected", "kind", "inception_time", "detection_time",
 "cleared_time"}``, then ``{"state": "located", "line", "from_bus", "to_bus", "distance_m",
-"resistance_ohm", "kind", "ambiguous", "reasons", "candidates": [...]}`` or
-``{"state": "not located", "reason"}``.
+"resistance_ohm", "kind", "ambiguous", "reasons", "candidates": [...], "meters_used",
+"meters_missing", "inception_time", "detection_time"}`` or ``{"state": "not located",
+"reason", "inception_time", "detection_time"}``.
 """
 
 import math
-from collections.abc import Mapping
+import time
 from typing import Any
 
 from gridedge import config
 from gridedge.errors import ConfigurationError, FaultLocationError, InvalidInputError
 from gridedge.meter.faults.detection import DetectionSettings, FaultDetector, FaultEvent
+from gridedge.meter.faults.downstream import DownstreamVoltages
 from gridedge.meter.phasor import Frames
-from gridedge.meter.plugin import EVENT, FRAMES, BaseAlgorithm, Context, Declaration, Output
+from gridedge.meter.plugin import (
+    EVENT,
+    FRAMES,
+    MESSAGES,
+    BaseAlgorithm,
+    Context,
+    Declaration,
+    Message,
+    Output,
+    Subscription,
+)
+from gridedge.meter.portion import other_meters, switch_states
+from gridedge.mqtt import Deduplicator, Topics
 
 CASES = ("turin", "ieee33")
-
-
-def switch_states(topology: Mapping[str, Any] | None) -> dict[str, bool]:
-    """Switch states of the topology in a meter's settings (none: the grid's own)."""
-    if not topology:
-        return {}
-    return {s["id"]: bool(s.get("closed", True)) for s in topology.get("switches", [])}
 
 
 class FaultDetectorAlgorithm(BaseAlgorithm):
@@ -67,6 +82,11 @@ class FaultDetectorAlgorithm(BaseAlgorithm):
         self._meter_id = ""
         self._topic = ""
         self._publish: Any = None
+        self._topics = Topics()
+        self._downstream = DownstreamVoltages(())
+        self._dedup = Deduplicator()
+        self._collect_s = 1.0
+        self._pending: list[tuple[FaultEvent, float]] = []
 
     def configure(self, context: Context) -> Declaration:
         """Build the detector; keep it (and what it remembers) while its settings stay."""
@@ -105,16 +125,50 @@ class FaultDetectorAlgorithm(BaseAlgorithm):
             )
         if parameters.get("prebuild", False) and case is not None:
             self._model()
+        collect = parameters.get("collect_s", 1.0)
+        if isinstance(collect, bool) or not isinstance(collect, int | float) or collect < 0:
+            raise ConfigurationError(f"collect_s must be a number >= 0, got {collect!r}")
+        self._collect_s = float(collect)
+        self._topics = context.topics
+        meters: tuple[str, ...] = ()
+        if parameters.get("downstream", True) and case is not None:
+            meters = other_meters(context.topology, meter_id)
+        if self._downstream.meters != frozenset(meters):
+            self._downstream = DownstreamVoltages(meters)
+        subscriptions = tuple(
+            Subscription(context.topics.measurements(m), broker="monitoring") for m in meters
+        )
         return Declaration(
-            inputs=frozenset({FRAMES}), outputs=(Output(self._topic, broker="grid", kind=EVENT),)
+            inputs=frozenset({FRAMES, MESSAGES} if meters else {FRAMES}),
+            outputs=(Output(self._topic, broker="grid", kind=EVENT),),
+            subscriptions=subscriptions,
         )
 
     def on_frames(self, frames: Frames) -> None:
-        """Detect; publish and locate every fault the frames complete."""
+        """Detect; publish every fault the frames complete, and locate it once it can be."""
         for event in self._detector.push(frames):
             self._publish(self._topic, _detected(event))
             if self._case is not None:
-                self._publish(self._topic, self._located(event))
+                self._pending.append((event, time.time() + self._collect_s))
+        self._locate_ready()
+
+    def on_message(self, message: Message) -> None:
+        """Keep a downstream meter's frame (copies dropped); locate what is ready."""
+        envelope = message.envelope
+        if not message.retained and not self._dedup.is_duplicate(envelope):
+            meter = self._topics.device_of(message.topic, "meters")
+            if meter is not None and message.topic == self._topics.measurements(meter):
+                self._downstream.add(meter, envelope.body)
+        self._locate_ready()
+
+    def _locate_ready(self) -> None:
+        """Locate the faults whose downstream frames are in, or whose wait is over."""
+        while self._pending:
+            event, deadline = self._pending[0]
+            if not self._downstream.complete(event.time) and time.time() < deadline:
+                return
+            self._pending.pop(0)
+            self._publish(self._topic, self._located(event))
 
     def _case_grid(self) -> Any:
         if self._grid is None:
@@ -133,17 +187,22 @@ class FaultDetectorAlgorithm(BaseAlgorithm):
     def _located(self, event: FaultEvent) -> dict[str, Any]:
         from gridedge.meter.faults.location import locate
 
+        times = {"inception_time": event.inception_time, "detection_time": event.detection_time}
+        voltages, prefault = self._downstream.around(event)
         try:
             found = locate(
                 self._model(),
                 event.prefault,
                 event.fault,
+                voltages,
                 kind=event.kind,
                 uncertainty=event.uncertainty,
+                prefault_voltages=prefault,
             )
         except (FaultLocationError, InvalidInputError) as exc:
-            return {"state": "not located", "reason": str(exc)}
+            return {"state": "not located", "reason": str(exc), **times}
         return {
+            **times,
             "state": "located",
             "line": found.line,
             "from_bus": found.from_bus,
@@ -157,6 +216,8 @@ class FaultDetectorAlgorithm(BaseAlgorithm):
                 {"line": c.line, "from_bus": c.from_bus, "distance_m": c.distance_m}
                 for c in found.candidates
             ],
+            "meters_used": list(found.meters_used),
+            "meters_missing": list(found.meters_missing),
         }
 
 

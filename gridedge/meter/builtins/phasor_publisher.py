@@ -46,11 +46,12 @@ class PhasorPublisher(BaseAlgorithm):
         """Publish the frames that fall on the decimation grid."""
         for k in range(len(frames)):
             if self._count % self._decimation == 0:
-                self._publish(self._topic, _body(frames, k))
+                self._publish(self._topic, frame_body(frames, k))
             self._count += 1
 
 
-def _body(frames: Frames, k: int) -> dict[str, Any]:
+def frame_body(frames: Frames, k: int) -> dict[str, Any]:
+    """The message body of frame `k` of `frames` (see the module docstring)."""
     phasor = frames.phasor[k]
     power = phasor[:3] @ phasor[3:].conj()
     valid = bool(frames.valid[k])

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 from gridedge.errors import InvalidInputError
 from gridedge.grid import Grid, Source, Transformer
+from gridedge.grid import topology as grid_topology
 
 SOURCE_SK_MVA = 1000.0
 """Short-circuit power of the source an LV area gets at its MV bus (estimation ignores it)."""
@@ -74,6 +75,27 @@ def mv_area(grid: Grid, transformer_ids: Iterable[str]) -> Grid:
         low |= lv_buses(grid, transformer_id)
     keep = frozenset(grid.bus_ids) - low
     return _subgrid(grid, keep, f"{grid.name} / MV", grid.sources)
+
+
+def region_area(grid: Grid, region: Iterable[str], meter_id: str) -> Grid:
+    """Return the grid a feeder-head meter observes: its region and the way up to its source.
+
+    `region` is the meter's region (``Topology.meter_region``: its feeder, secondary
+    substations and LV grids included); the buses from the source down to the meter's own
+    bus are added, so that the area holds the source, the primary transformer and the
+    busbar the meter measures at. Give the result to
+    :class:`~gridedge.meter.estimation.multilevel.MVLevel` for an MV level per feeder.
+
+    Raises
+    ------
+    InvalidInputError
+        Unknown meter or bus, or the meter is de-energised for the grid's switch states.
+    """
+    meter = grid.meter(meter_id)
+    keep = frozenset(region) | frozenset(grid_topology.path_to_source(grid, meter.bus).buses)
+    for bus in keep:
+        grid.bus(bus)
+    return _subgrid(grid, keep, f"{grid.name} / {meter_id}", grid.sources)
 
 
 def secondary_transformers(grid: Grid) -> tuple[Transformer, ...]:

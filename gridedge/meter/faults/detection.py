@@ -156,6 +156,10 @@ class FaultEvent:
     cleared_time : float or None
         Time stamp of the first frame without pick-up, when the fault cleared before the
         event was delivered.
+    fault_start : float
+        Time stamp of the first frame of the during-fault set, s (NaN without one); `time`
+        is that of the last. Frames of other meters time-stamped between the two saw the
+        fault as these did.
     """
 
     inception_time: float
@@ -169,6 +173,7 @@ class FaultEvent:
     prefault_frames: int
     fault_frames: int
     cleared_time: float | None
+    fault_start: float = math.nan
 
     @property
     def uncertainty(self) -> NDArray[np.float64] | None:
@@ -423,6 +428,7 @@ class FaultDetector:
             prefault_frames=len(prefault),
             fault_frames=len(during),
             cleared_time=cleared,
+            fault_start=float(during.time[0]) if len(during) else math.nan,
         )
 
 

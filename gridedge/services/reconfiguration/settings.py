@@ -72,3 +72,45 @@ def load_limits(path: str | os.PathLike[str] | None = None) -> Limits:
     Variables are named ``GRIDEDGE_RECONFIGURATION_<FIELD>`` (see :func:`gridedge.config.load`).
     """
     return config.load(Limits, path, section=SECTION)
+
+
+SERVICE_SECTION = "reconfigure"
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """How the reconfiguration service carries a plan out (section ``reconfigure``).
+
+    Attributes
+    ----------
+    ack_timeout_s : float
+        Longest wait for a switch's answer to one command, s (an ``operate`` is answered
+        once the switch has moved).
+    command_expiry_s : float
+        Lifetime of a command: the broker drops it and the switch refuses it afterwards, s.
+    clearing_wait_s : float
+        Longest wait for protection to have cleared the fault (a breaker opened by
+        ``protection`` since the inception) before the first switch is operated, s:
+        isolating switches open dead, never under fault current.
+    act_on_ambiguous : bool
+        Carry out plans for locations the meter flags ambiguous (default: report and wait
+        for an operator).
+    topology_attempts : int
+        Attempts to post the new topology when another change came first (412).
+    """
+
+    ack_timeout_s: float = 5.0
+    command_expiry_s: float = 2.0
+    clearing_wait_s: float = 3.0
+    act_on_ambiguous: bool = False
+    topology_attempts: int = 3
+
+    def __post_init__(self) -> None:
+        for name in ("ack_timeout_s", "command_expiry_s", "clearing_wait_s"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ConfigurationError(
+                    f"{SERVICE_SECTION}.{name} must be positive, got {value!r}"
+                )
+        if self.topology_attempts < 1:
+            raise ConfigurationError(f"{SERVICE_SECTION}.topology_attempts must be at least 1")
