@@ -22,112 +22,58 @@ Give it a ``deadline_s`` of a second or two: a round takes tens of milliseconds,
 level at configuration a little more.
 """
 
-import math
-from typing import Any
+from collections.abc import Mapping
 
-from gridedge.errors import ConfigurationError, GridedgeError, InvalidInputError
+from gridedge.errors import ConfigurationError
 from gridedge.meter.estimation.accuracy import SUBSTATION_METER
-from gridedge.meter.estimation.multilevel import LVInput, LVLevel, NodeEstimate
-from gridedge.meter.estimation.rounds import OwnReadings, Rounds, RoundSettings, decode, encode
-from gridedge.meter.phasor import Frames
-from gridedge.meter.plugin import (
-    EVENT,
-    FRAMES,
-    MESSAGES,
-    BaseAlgorithm,
-    Context,
-    Declaration,
-    Message,
-    Output,
-    Subscription,
-)
-from gridedge.mqtt import Deduplicator
-
-CASES = ("turin", "ieee33")
+from gridedge.meter.estimation.level_algorithm import LevelAlgorithm, Prepared
+from gridedge.meter.estimation.multilevel import LVInput, LVLevel, LVOutput, NodeEstimate
+from gridedge.meter.plugin import Context
 
 
-class LVLevelAlgorithm(BaseAlgorithm):
+class LVLevelAlgorithm(LevelAlgorithm[NodeEstimate]):
     """One LV level per round, from the concentrators and this meter's readings."""
 
+    level = "lv"
+    lower = "concentrator"
+    message_type = NodeEstimate
+
     def __init__(self) -> None:
+        super().__init__()
         self._level: LVLevel | None = None
         self._key: tuple[str, str] = ("", "")
-        self._dedup = Deduplicator()
-        self._publish: Any = None
 
-    def configure(self, context: Context) -> Declaration:
-        """Build the level (once per case and transformer); subscribe to its concentrators."""
-        parameters = context.parameters
-        case = parameters.get("case", "turin")
-        transformer = parameters.get("transformer")
-        if case not in CASES:
-            raise ConfigurationError(f"case {case!r} is not one of {CASES}")
+    def prepare(self, context: Context, case: str) -> Prepared:
+        """Build the level once per case and transformer; its customer buses send."""
+        transformer = context.parameters.get("transformer")
         if not isinstance(transformer, str):
             raise ConfigurationError("give the secondary transformer this meter measures")
         if (case, transformer) != self._key or self._level is None:
             from gridedge.grid import cases
 
-            self._grid = getattr(cases, case)()
-            self._level = LVLevel(self._grid, transformer)
+            grid = getattr(cases, case)()
+            self._level = LVLevel(grid, transformer)
+            self._kv = grid.bus(self._level.bus).kv
             self._key = (case, transformer)
-        level = self._level
-        self._settings = RoundSettings.of(parameters)
-        self._rounds = Rounds(
-            self._settings.interval_s, self._settings.wait_s or 0.0, level.customer_buses
-        )
-        self._readings = OwnReadings(self._grid.bus(level.bus).kv * 1e3 / math.sqrt(3))
         self._name = context.meter_id
-        self._topics = context.topics
-        self._topic = context.topics.state_estimate("lv", level.bus)
-        self._publish = context.publish
-        self._logger = context.logger
-        return Declaration(
-            inputs=frozenset({FRAMES, MESSAGES}),
-            outputs=(Output(self._topic, broker="grid", kind=EVENT),),
-            subscriptions=tuple(
-                Subscription(context.topics.state_estimate("concentrator", bus))
-                for bus in level.customer_buses
-            ),
-        )
-
-    def on_frames(self, frames: Frames) -> None:
-        """Keep this meter's readings; run the rounds they complete."""
-        self._readings.add_frames(frames)
-        readings = self._readings
-        self._rounds.open(readings.newest, since=readings.first + self._settings.window_s)
-        self._run()
-
-    def on_message(self, message: Message) -> None:
-        """Keep a concentrator's estimate (copies dropped)."""
-        if message.retained or self._dedup.is_duplicate(message.envelope):
-            return
-        try:
-            time, node = decode(NodeEstimate, message.envelope.body)
-        except InvalidInputError as exc:
-            self._logger.warning("ignoring a concentrator message on %s: %s", message.topic, exc)
-            return
-        self._rounds.add(time, node.bus, node)
-        self._run()
-
-    def _run(self) -> None:
         level = self._level
-        if level is None:
-            return
-        for time, nodes in self._rounds.ready(self._readings.newest):
-            window = (time - self._settings.window_s, time)
-            substation = self._readings.measurements(
-                self._name, level.bus, level.transformer, window, SUBSTATION_METER
-            )
-            message = LVInput(level.transformer, time, tuple(nodes.values()), substation)
-            try:
-                output = level.run(message)
-            except GridedgeError as exc:
-                self._logger.warning("LV level of round %.0f failed: %s", time, exc)
-                self._publish(self._topic, {"time": time, "error": str(exc)})
-                continue
-            body = encode(time, output)
-            body["concentrators"] = len(nodes)
-            self._publish(self._topic, body)
+        return Prepared({bus: bus for bus in level.customer_buses}, level.bus, self._kv)
+
+    def sender(self, message: NodeEstimate) -> str:
+        """A concentrator's estimate is collected under its node's bus."""
+        return message.bus
+
+    def run_level(
+        self, time: float, received: Mapping[str, NodeEstimate], window: tuple[float, float]
+    ) -> tuple[LVOutput, dict[str, int]]:
+        """The LV level from the concentrators' estimates and the substation's readings."""
+        level = self._level
+        assert level is not None  # configured before any round opens
+        substation = self._readings.measurements(
+            self._name, level.bus, level.transformer, window, SUBSTATION_METER
+        )
+        output = level.run(LVInput(level.transformer, time, tuple(received.values()), substation))
+        return output, {"concentrators": len(received)}
 
 
 def create() -> LVLevelAlgorithm:
