@@ -25,6 +25,7 @@ import socket
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -477,6 +478,29 @@ class Connection:
         return self._client.publish(
             topic, envelope.encode(), qos=qos, retain=retain, properties=properties
         )
+
+    def serve(
+        self,
+        stop: threading.Event,
+        handle: Callable[[Received], None],
+        *,
+        log: logging.Logger = logger,
+        poll_s: float = 0.2,
+    ) -> None:
+        """Hand every received message to `handle`, in order, until `stop` is set.
+
+        Meant as the body of the caller's thread. An exception in `handle` goes to `log` with
+        the message's topic and never ends the loop: one bad message must not stop a service.
+        """
+        while not stop.is_set():
+            try:
+                received = self.inbox.get(timeout=poll_s)
+            except queue.Empty:
+                continue
+            try:
+                handle(received)
+            except Exception:
+                log.exception("could not handle a message on %s", received.topic)
 
     def clear_retained(self, topic: str) -> None:
         """Remove the retained message of `topic` from the broker."""

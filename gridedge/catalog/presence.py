@@ -6,7 +6,6 @@ an MQTT 5 shared subscription, and the store arbitrates again if a broker redeli
 """
 
 import logging
-import queue
 import random
 import threading
 
@@ -48,8 +47,9 @@ class PresenceWorker:
             self.monitoring.subscribe(status)
             self._threads.append(
                 threading.Thread(
-                    target=self._listen,
-                    args=(self.monitoring,),
+                    target=self.monitoring.serve,
+                    args=(self._stop, self.catalog.on_status),
+                    kwargs={"log": logger},
                     name="presence-listener",
                     daemon=True,
                 )
@@ -70,14 +70,3 @@ class PresenceWorker:
             except Exception:
                 # A failed sweep (store briefly unavailable) must not end the sweeper.
                 logger.exception("presence sweep failed; trying again next interval")
-
-    def _listen(self, monitoring: Connection) -> None:
-        while not self._stop.is_set():
-            try:
-                message = monitoring.inbox.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            try:
-                self.catalog.on_status(message)
-            except Exception:
-                logger.exception("could not handle %s", message.topic)

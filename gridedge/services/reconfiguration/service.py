@@ -124,7 +124,13 @@ class ReconfigurationService:
         connection = self._connection = connect(settings, GRID, sender)
         monitoring = connect(settings, MONITORING, sender, will=status_will(settings, sender))
         commander = SwitchCommander(connection, self.topics, self.responses, self.settings)
-        router = threading.Thread(target=self._route, name="router", daemon=True)
+        router = threading.Thread(
+            target=connection.serve,
+            args=(self._stop, self._dispatch),
+            kwargs={"log": logger},
+            name="router",
+            daemon=True,
+        )
         router.start()
         try:
             for topic_filter in (
@@ -163,20 +169,6 @@ class ReconfigurationService:
             router.join(2.0)
 
     # -- receiving -----------------------------------------------------------------------
-
-    def _route(self) -> None:
-        if self._connection is None:
-            return
-        inbox = self._connection.inbox
-        while not self._stop.is_set():
-            try:
-                received = inbox.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            try:
-                self._dispatch(received)
-            except Exception:
-                logger.exception("could not handle a message on %s", received.topic)
 
     def _dispatch(self, received: Received) -> None:
         if not received.payload:

@@ -26,7 +26,6 @@ dropped (:class:`gridedge.mqtt.Deduplicator`).
 import heapq
 import itertools
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -161,7 +160,13 @@ class SimulatorService:
                 self._publish_state(
                     switch_id, self.board.state(switch_id), "initial", self._started
                 )
-            commands = threading.Thread(target=self._commands, name="commands", daemon=True)
+            commands = threading.Thread(
+                target=self._connections[GRID].serve,
+                args=(self._stop, self._command),
+                kwargs={"log": logger},
+                name="commands",
+                daemon=True,
+            )
             commands.start()
             estimation = threading.Thread(target=self._estimate, name="estimation", daemon=True)
             if self.settings.se_interval_s > 0:
@@ -322,18 +327,6 @@ class SimulatorService:
             )
 
     # -- commands --------------------------------------------------------------------------
-
-    def _commands(self) -> None:
-        inbox = self._connections[GRID].inbox
-        while not self._stop.is_set():
-            try:
-                received = inbox.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            try:
-                self._command(received)
-            except Exception:
-                logger.exception("could not handle a command on %s", received.topic)
 
     def _command(self, received: Received) -> None:
         topics = self.topics
