@@ -32,5 +32,5 @@ def test_a_fault_on_the_feeder_is_detected_and_located(catalog, meters, subscrib
     assert body["line"] == "F1-04"
     assert (body["from_bus"], body["to_bus"]) == ("SS03", "SS04")
     assert abs(body["distance_m"] - 110.0) < 30.0  # half of a 220 m section, 12-bit DAQ
-    assert not body["ambiguous"]
+    assert not body["ambiguous"], body["reasons"]
     assert located.seq == detected.seq + 1
