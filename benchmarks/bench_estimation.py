@@ -10,12 +10,13 @@ pandapower its default 1e-6.
 """
 
 import sys
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from gridedge.grid import Measurement, power_flow
+from gridedge.grid import Grid, Measurement, power_flow
 from gridedge.meter.estimation import Estimator, Quantity
 from gridedge.meter.estimation.accuracy import SMART_METER, SUBSTATION_METER
 from gridedge.meter.estimation.montecarlo import MonteCarloSettings, TurinStudy
@@ -35,27 +36,59 @@ from peers import (
     to_pgm,
 )
 
-pytest.importorskip("power_grid_model")
-pytest.importorskip("pandapower")
-
 
 def pgm(model, update=None):
     return pgm_estimate(model, "iterative_linear", tolerance=1e-8, update=update)
 
 
 def pgm_case(grid, measurements):
-    """power-grid-model's model of `grid` and an update carrying new values of its sensors."""
-    from power_grid_model import PowerGridModel
+    """power-grid-model's model of `grid` and an update carrying new values of its sensors.
 
+    Skips the benchmark asking for it where power-grid-model is not installed (aarch64 test
+    roots, for one): ours and the twin run everywhere.
+    """
+    power_grid_model = pytest.importorskip("power_grid_model")
     data = to_pgm(grid, measurements)
-    return PowerGridModel(data, system_frequency=grid.frequency_hz), pgm_sensor_update(data)
+    model = power_grid_model.PowerGridModel(data, system_frequency=grid.frequency_hz)
+    return model, pgm_sensor_update(data)
 
 
 # --- LV level on a 100-bus LV grid -------------------------------------------------------
 
 
-class LV:
+class Peers:
+    """The case's network and measurements for the peers, built when a peer's benchmark first
+    asks (skipped where the peer is not installed)."""
+
+    grid: Grid
+    measurements: list[Measurement]
+    zero_injection_suffix: str = ""
+    """The buses pandapower is told are zero injections: those whose names end with this."""
+
+    @cached_property
+    def pgm(self) -> tuple[object, object]:
+        """power-grid-model's model and an update with new sensor values."""
+        return pgm_case(self.grid, self.measurements)
+
+    @cached_property
+    def pandapower(self) -> object:
+        """The pandapower network with the measurements."""
+        pytest.importorskip("pandapower")
+        net = to_pandapower(self.grid)
+        add_pandapower_measurements(net, self.grid, self.measurements)
+        return net
+
+    @property
+    def zero_injection(self) -> list[int]:
+        """pandapower's indices of the zero-injection buses."""
+        names = self.pandapower.bus.name
+        return self.pandapower.bus.index[names.str.endswith(self.zero_injection_suffix)].tolist()
+
+
+class LV(Peers):
     """The LV level of a 100-bus grid: one message, the same readings for the peers."""
+
+    zero_injection_suffix = "LV"
 
     def __init__(self) -> None:
         grid = lv_grid(100)
@@ -83,13 +116,9 @@ class LV:
             for bus, q in by_bus.items()
         )
         self.message = LVInput("T", 0.0, nodes, tuple(self.measurements[-3:]))
+        self.grid = grid
         self.level = LVLevel(grid, "T")
         self.twin = LVLevel(grid, "T", backend="python")
-        self.pgm, self.pgm_update = pgm_case(grid, self.measurements)
-        self.pandapower = to_pandapower(grid)
-        add_pandapower_measurements(self.pandapower, grid, self.measurements)
-        lv_bus = self.pandapower.bus.index[self.pandapower.bus.name == "LV"].tolist()
-        self.zero_injection = lv_bus
 
 
 @pytest.fixture(scope="module")
@@ -116,12 +145,12 @@ def test_lv100_level_numpy_twin(benchmark, lv) -> None:
 
 def test_lv100_pgm_peer(benchmark, lv) -> None:
     """Sensor values fixed in the model (power-grid-model's best case)."""
-    benchmark(pgm, lv.pgm)
+    benchmark(pgm, lv.pgm[0])
 
 
 def test_lv100_pgm_peer_new_values(benchmark, lv) -> None:
     """New sensor values taken in first, as every minute's readings need."""
-    benchmark(pgm, lv.pgm, lv.pgm_update)
+    benchmark(pgm, *lv.pgm)
 
 
 def test_lv100_pandapower_peer(benchmark, lv) -> None:
@@ -137,8 +166,10 @@ def test_lv100_pandapower_peer(benchmark, lv) -> None:
 # --- MV level on the Turin case ----------------------------------------------------------
 
 
-class MV:
+class MV(Peers):
     """The MV level of the Turin case fed by its twelve LV levels' outputs."""
+
+    zero_injection_suffix = "-MV"
 
     def __init__(self) -> None:
         study = TurinStudy(MonteCarloSettings(trials=1, seed=3))
@@ -163,11 +194,7 @@ class MV:
                 Measurement(f"{out.transformer}:p", "p", out.bus, -out.p_kw, float(std[1])),
                 Measurement(f"{out.transformer}:q", "q", out.bus, -out.q_kvar, float(std[2])),
             ]
-        self.pgm, self.pgm_update = pgm_case(area, self.measurements)
-        self.pandapower = to_pandapower(area)
-        add_pandapower_measurements(self.pandapower, area, self.measurements)
-        names = self.pandapower.bus.name
-        self.zero_injection = self.pandapower.bus.index[names.str.endswith("-MV")].tolist()
+        self.grid = area
 
 
 @pytest.fixture(scope="module")
@@ -198,11 +225,11 @@ def test_turin_mv_estimate_only_ours(benchmark, mv) -> None:
 
 
 def test_turin_mv_pgm_peer(benchmark, mv) -> None:
-    benchmark(pgm, mv.pgm)
+    benchmark(pgm, mv.pgm[0])
 
 
 def test_turin_mv_pgm_peer_new_values(benchmark, mv) -> None:
-    benchmark(pgm, mv.pgm, mv.pgm_update)
+    benchmark(pgm, *mv.pgm)
 
 
 def test_turin_mv_pandapower_peer(benchmark, mv) -> None:
@@ -218,45 +245,45 @@ def test_turin_mv_pandapower_peer(benchmark, mv) -> None:
 # --- radial grids, single level ----------------------------------------------------------
 
 
-def radial_case(n_bus: int) -> tuple[Estimator, object, list[Measurement]]:
-    grid = radial_grid(n_bus)
-    measurements = customer_readings(grid, seed=3, every_v=10)
-    return grid, Estimator(grid, measurements), measurements
+class Radial(Peers):
+    """A radial grid, single level: P, Q at every load, V at every tenth bus, P, Q at the head."""
+
+    def __init__(self, n_bus: int) -> None:
+        self.grid = radial_grid(n_bus)
+        self.measurements = customer_readings(self.grid, seed=3, every_v=10)
+        self.estimator = Estimator(self.grid, self.measurements)
 
 
 @pytest.fixture(scope="module")
 def radial_10k():
-    grid, estimator, measurements = radial_case(10_000)
-    twin = Estimator(grid, measurements, backend="python")
-    return estimator, pgm_case(grid, measurements)[0], twin
+    return Radial(10_000)
 
 
 def test_radial_10k_ours(benchmark, radial_10k) -> None:
-    estimator = radial_10k[0]
+    estimator = radial_10k.estimator
     result = benchmark(estimator.estimate)
     benchmark.extra_info["iterations"] = result.iterations
     benchmark.extra_info["kernel_bytes_per_bus"] = estimator.memory_bytes / 10_000
 
 
 def test_radial_10k_numpy_twin(benchmark, radial_10k) -> None:
-    benchmark.pedantic(radial_10k[2].estimate, rounds=3, warmup_rounds=1)
+    twin = Estimator(radial_10k.grid, radial_10k.measurements, backend="python")
+    benchmark.pedantic(twin.estimate, rounds=3, warmup_rounds=1)
 
 
 def test_radial_10k_pgm_peer(benchmark, radial_10k) -> None:
-    benchmark(pgm, radial_10k[1])
+    benchmark(pgm, radial_10k.pgm[0])
 
 
 @pytest.mark.parametrize("n_bus", [1_000, 100_000])
 def test_radial_scaling_ours(benchmark, n_bus) -> None:
-    _, estimator, _ = radial_case(n_bus)
+    estimator = Radial(n_bus).estimator
     benchmark.pedantic(estimator.estimate, rounds=5 if n_bus > 10_000 else 50, warmup_rounds=1)
     benchmark.extra_info["kernel_bytes_per_bus"] = estimator.memory_bytes / n_bus
 
 
 def test_radial_1k_pandapower_peer(benchmark) -> None:
-    grid = radial_grid(1_000)
-    net = to_pandapower(grid)
-    add_pandapower_measurements(net, grid, customer_readings(grid, seed=3, every_v=10))
+    net = Radial(1_000).pandapower
     outcome = benchmark.pedantic(
         pandapower_estimate, args=(net,), kwargs={"tolerance": 1e-6}, rounds=5
     )

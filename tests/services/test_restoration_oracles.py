@@ -11,12 +11,11 @@ from gridedge.services.reconfiguration import Limits, plan_restoration
 from gridedge.services.reconfiguration.flow import Electrical, GridFlow, SweepFlow
 from gridedge.services.reconfiguration.graph import SwitchingGraph
 
-pp = pytest.importorskip("pandapower")
-networks = pytest.importorskip("pandapower.networks")
-
 
 def test_restored_ieee33_matches_pandapower() -> None:
     """Apply a plan that closes ties to pandapower's own case33bw and solve it there."""
+    pp = pytest.importorskip("pandapower")
+    networks = pytest.importorskip("pandapower.networks")
     grid = ieee33_sectionalised()
     plan = plan_restoration(grid, None, "L6-26")
     assert any(step.action == "close" for step in plan.steps)
