@@ -20,7 +20,9 @@ class CatalogConfig:
     workers : int
         gunicorn worker processes.
     threads : int
-        Threads per worker (gunicorn's threaded worker when more than one).
+        Threads per worker (gunicorn's threaded worker when more than one). One by default:
+        sync workers keep the 99th percentile of a poll under 10 ms where threads handing
+        the GIL to each other stretch it to 15-40 ms (docs/performance.md, Catalog).
     admin_token_sha256 : str
         Hex sha256 of the administrator's bearer token (``gridedge catalog token`` makes one).
     package_keys : tuple of str
@@ -48,7 +50,7 @@ class CatalogConfig:
     database: str = "sqlite:///gridedge-catalog.sqlite3"
     bind: str = "127.0.0.1:8080"
     workers: int = 2
-    threads: int = 4
+    threads: int = 1
     admin_token_sha256: str = ""
     package_keys: tuple[str, ...] = ()
     grid_broker: str = ""
