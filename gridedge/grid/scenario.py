@@ -261,7 +261,18 @@ class ScenarioFile:
 
 
 class Follower:
-    """Reads a scenario file as it grows; cheap when it has not changed (one ``stat``)."""
+    """Reads a scenario file as it grows; cheap when it has not changed (one ``stat``).
+
+    Parameters
+    ----------
+    scenario : ScenarioFile
+        The file to follow; read once at construction for its case and seed.
+
+    Raises
+    ------
+    ConfigurationError
+        The file cannot be read or is not a scenario.
+    """
 
     def __init__(self, scenario: ScenarioFile) -> None:
         self.file = scenario

@@ -52,6 +52,7 @@ class Mosquitto:
     config : Path
         Its generated configuration.
     host : str
+        The address it listens on.
     """
 
     name: str
@@ -64,11 +65,6 @@ class Mosquitto:
     def endpoint(self) -> str:
         """``host:port`` of the broker."""
         return f"{self.host}:{self.port}"
-
-    @property
-    def log(self) -> Path:
-        """Its log file."""
-        return self.child.log
 
     @property
     def process(self) -> subprocess.Popen:
@@ -104,7 +100,23 @@ def configuration(
     max_queued_messages: int,
     autosave_changes: int,
 ) -> str:
-    """Return the text of a broker's configuration file."""
+    """Return the text of a broker's configuration file.
+
+    Parameters
+    ----------
+    port : int
+        Loopback port it listens on.
+    directory : Path
+        Where its persistence file goes.
+    name : str
+        The broker's name (``grid``, ``monitoring``), which names the persistence file.
+    persistence : bool
+        Keep retained messages and persistent sessions on disk.
+    max_queued_messages : int
+        Messages queued per persistent session before any is dropped.
+    autosave_changes : int
+        With persistence: changes between saves.
+    """
     lines = [
         f"listener {port} {LOOPBACK}",
         "allow_anonymous true",
@@ -167,7 +179,7 @@ def start_mosquitto(
         if wait_for_port(port, child.process):
             return Mosquitto(name, port, child, config)
         child.stop()  # most likely the port was taken meanwhile: try another
-    raise BrokerUnavailableError(f"mosquitto {name} did not start:\n{log.read_text()}")
+    raise BrokerUnavailableError(f"mosquitto {name} did not start:\n{child.output()}")
 
 
 def start_brokers(

@@ -30,7 +30,13 @@ def free_port(host: str = LOOPBACK) -> int:
 def wait_for_port(
     port: int, process: subprocess.Popen, timeout: float = 10.0, host: str = LOOPBACK
 ) -> bool:
-    """Wait until something accepts connections on `port`; False if `process` exits first."""
+    """Wait up to `timeout` s until something accepts connections on `port`.
+
+    Returns
+    -------
+    bool
+        True once a connection succeeds; False if `process` exits first or time runs out.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -53,7 +53,22 @@ def _estimate(simulation: Simulation, meter_id: str, fs: float, rate: float) -> 
 
 
 def run(fs: float = 6400.0, reporting_rate: float = 50.0, stream: TextIO | None = None) -> Frames:
-    """Simulate, detect, locate and plan; print it all; return the head meter's frames."""
+    """Simulate, detect, locate and plan; print it all; return the head meter's frames.
+
+    Parameters
+    ----------
+    fs : float
+        Sampling rate of every meter's DAQ, Hz.
+    reporting_rate : float
+        Phasor frames per second.
+    stream : text stream, optional
+        Where the tables and the plan go (standard output by default).
+
+    Raises
+    ------
+    ConfigurationError
+        `fs` or `reporting_rate` does not suit the phasor estimator.
+    """
     grid = cases.turin()
     breaker = feeder_breaker(grid, grid.switch_states(), FAULT.location)
     events = [FAULT]
@@ -72,7 +87,9 @@ def run(fs: float = 6400.0, reporting_rate: float = 50.0, stream: TextIO | None 
     )
     _print_head(head, stream)
     _print_sags(grid, frames, stream)
-    _detect_locate_plan(grid, frames, breaker, stream)
+    _detect_locate_plan(
+        grid, frames, breaker, PhasorEstimator(fs, grid.frequency_hz, reporting_rate), stream
+    )
     return head
 
 
@@ -115,11 +132,14 @@ def _print_sags(grid: Grid, frames: dict[str, Frames], stream: TextIO | None) ->
 
 
 def _detect_locate_plan(
-    grid: Grid, frames: dict[str, Frames], breaker: str | None, stream: TextIO | None
+    grid: Grid,
+    frames: dict[str, Frames],
+    breaker: str | None,
+    estimator: PhasorEstimator,
+    stream: TextIO | None,
 ) -> None:
-    detector = FaultDetector.for_meter(
-        grid, HEAD_METER, PhasorEstimator(6400.0, grid.frequency_hz, 50.0)
-    )
+    # The detector's window timing must be that of the estimator that made the frames.
+    detector = FaultDetector.for_meter(grid, HEAD_METER, estimator)
     events = detector.push(frames[HEAD_METER])
     if not events:
         print("\nNo fault detected at the head meter.", file=stream)

@@ -31,11 +31,11 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from gridedge.catalog.auth import sha256_hex
 from gridedge.catalog.config import CatalogConfig
 from gridedge.catalog.seed import seed
-from gridedge.errors import CatalogUnavailableError, InvalidInputError, ServiceError
+from gridedge.errors import CatalogUnavailableError, ServiceError
 from gridedge.grid.scenario import ScenarioFile
 from gridedge.meter.builtins import BUILTINS
 from gridedge.meter.builtins import build as build_builtin
-from gridedge.packages import MANIFEST
+from gridedge.packages import MANIFEST, Manifest
 from gridedge.services.brokers import Mosquitto, start_brokers
 from gridedge.services.processes import LOOPBACK, Child, free_port, wait_for_port
 
@@ -112,7 +112,7 @@ class System:
         self.directory = directory
         self.options = options or SystemOptions()
         self.brokers: dict[str, Mosquitto] = dict(brokers or {})
-        self._own_brokers = brokers is None
+        self._own_brokers = not self.brokers
         self.admin_token = secrets.token_urlsafe(24)
         self.signing_key = Ed25519PrivateKey.generate()
         self.public_key = (
@@ -178,7 +178,13 @@ class System:
             raise CatalogUnavailableError(f"the catalog did not start:\n{child.output()}")
 
     def register_meter(self, meter_id: str) -> None:
-        """Register a hardware meter with its algorithms and simulated acquisition."""
+        """Register a hardware meter with its algorithms and simulated acquisition.
+
+        Raises
+        ------
+        ServiceError
+            The catalog refused the registration.
+        """
         algorithms: list[dict[str, Any]] = [
             {
                 "name": "phasor-publisher",
@@ -223,7 +229,7 @@ class System:
             },
         )
         if status not in (200, 201):
-            raise InvalidInputError(f"the catalog refused the registration of {meter_id}: {body}")
+            raise ServiceError(f"the catalog refused the registration of {meter_id}: {body}")
 
     def _start_meter(self, meter_id: str) -> None:
         directory = self.directory / meter_id
@@ -295,7 +301,13 @@ class System:
     def request(
         self, method: str, path: str, body: Any = None, *, content_type: str = "application/json"
     ) -> tuple[int, Any]:
-        """One request to the catalog as the administrator; the status and the decoded answer."""
+        """One request to the catalog as the administrator; the status and the decoded answer.
+
+        Raises
+        ------
+        CatalogUnavailableError
+            The catalog could not be reached.
+        """
         headers = {"Authorization": f"Bearer {self.admin_token}"}
         payload = body
         if body is not None and content_type == "application/json":
@@ -318,17 +330,23 @@ class System:
         return response.status, decoded
 
     def upload(self, archive: bytes) -> None:
-        """Upload a signed package (its name and version from its manifest)."""
+        """Upload a signed package (its name and version from its manifest).
+
+        Raises
+        ------
+        ServiceError
+            The catalog refused the package.
+        """
         with zipfile.ZipFile(io.BytesIO(archive)) as members:
-            manifest = json.loads(members.read(MANIFEST))
+            manifest = Manifest.from_json(members.read(MANIFEST))
         status, body = self.request(
             "PUT",
-            f"/v1/algorithms/{manifest['name']}/{manifest['version']}",
+            f"/v1/algorithms/{manifest.name}/{manifest.version}",
             archive,
             content_type="application/octet-stream",
         )
         if status not in (200, 201):
-            raise InvalidInputError(f"the catalog refused package {manifest['name']}: {body}")
+            raise ServiceError(f"the catalog refused package {manifest.name}: {body}")
 
     # -- stopping --------------------------------------------------------------------------
 

@@ -7,19 +7,32 @@ objects with their latency from the inception.
 """
 
 import dataclasses
-import queue
+import functools
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from gridedge.mqtt import Connection, Envelope, Topics
+from gridedge.errors import InvalidInputError
+from gridedge.mqtt import Connection, Envelope, Received, Topics
 from gridedge.services.brokers import Mosquitto
 
 
 @dataclasses.dataclass(frozen=True)
 class Record:
-    """A message as the observer received it."""
+    """A message as the observer received it.
+
+    Attributes
+    ----------
+    arrived : float
+        When the observer received it, POSIX s.
+    broker : str
+        ``grid`` or ``monitoring``.
+    topic : str
+    envelope : Envelope
+    retained : bool
+        The broker replayed it as a retained message.
+    """
 
     arrived: float
     broker: str
@@ -74,27 +87,26 @@ class Observer:
                 connection.subscribe(topic_filter)
             self._connections[name] = connection
             thread = threading.Thread(
-                target=self._collect, args=(name, connection), name=f"observer-{name}", daemon=True
+                target=connection.serve,
+                args=(self._stop, functools.partial(self._record, name)),
+                name=f"observer-{name}",
+                daemon=True,
             )
             thread.start()
             self._threads.append(thread)
 
-    def _collect(self, name: str, connection: Connection) -> None:
-        while not self._stop.is_set():
-            try:
-                received = connection.inbox.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            if not received.payload:
-                continue
-            try:
-                envelope = received.envelope()
-            except ValueError:
-                continue
-            record = Record(time.time(), name, received.topic, envelope, received.retain)
-            with self._arrived:
-                self.records.append(record)
-                self._arrived.notify_all()
+    def _record(self, name: str, received: Received) -> None:
+        # Empty payloads clear retained messages; other undecodable ones are not the flows'.
+        if not received.payload:
+            return
+        try:
+            envelope = received.envelope()
+        except InvalidInputError:
+            return
+        record = Record(time.time(), name, received.topic, envelope, received.retain)
+        with self._arrived:
+            self.records.append(record)
+            self._arrived.notify_all()
 
     def wait_for(
         self, predicate: Callable[[Record], bool], timeout: float, *, after: int = 0
@@ -161,7 +173,7 @@ def flisr(
     """
     topics = observer.topics
     since = inception - 0.05
-    records = [r for r in observer.select(lambda r: r.envelope.ts >= since)]
+    records = observer.select(lambda r: r.envelope.ts >= since)
     moments = [Moment(inception, "fault inception", "inception")]
     pushed_revision: dict[str, int] = {}
     for record in records:

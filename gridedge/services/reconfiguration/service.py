@@ -68,7 +68,15 @@ CLOCK_SLACK_S = 0.05
 
 @dataclasses.dataclass(frozen=True)
 class Located:
-    """A located fault as a meter reported it."""
+    """A located fault as a meter reported it.
+
+    Attributes
+    ----------
+    feeder : str
+        The feeder of its topic (``faults/{feeder}``).
+    envelope : Envelope
+        The meter's message; its body is the ``located`` report of ``fault-detector``.
+    """
 
     feeder: str
     envelope: Envelope
@@ -207,7 +215,27 @@ class ReconfigurationService:
     # -- restoring -----------------------------------------------------------------------
 
     def restore(self, fault: Located, commander: SwitchCommander) -> None:
-        """Plan, switch and post the topology for one located fault."""
+        """Plan, switch and post the topology for one located fault.
+
+        Every outcome, including a fault not acted on, is published on
+        ``restoration/{feeder}``.
+
+        Parameters
+        ----------
+        fault : Located
+            The meter's report.
+        commander : SwitchCommander
+            Operates the switches.
+
+        Raises
+        ------
+        NotFoundError
+            No topology has been read from the catalog yet.
+        PreconditionFailedError
+            The catalog's topology kept changing while the new one was posted.
+        CatalogUnavailableError
+            The catalog could not be reached to post the topology.
+        """
         received = time.time()
         body = fault.body
         if body.get("ambiguous") and not self.settings.act_on_ambiguous:
@@ -346,6 +374,18 @@ def with_reclosing(plan: RestorationPlan, tripped: list[str]) -> list[SwitchingS
 
     Isolation and sectionalising come first, so a breaker recloses onto a healthy part, and
     the ties close last, each onto a dead part, as the plan orders them.
+
+    Parameters
+    ----------
+    plan : RestorationPlan
+        The planner's plan; its switch states say which breakers end up closed.
+    tripped : list of str
+        Breakers protection opened.
+
+    Returns
+    -------
+    list of SwitchingStep
+        The steps in the order to carry them out.
     """
     operated = {s.switch for s in plan.steps}
     reclose = [

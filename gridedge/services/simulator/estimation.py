@@ -64,7 +64,23 @@ class SimulatedEstimation:
     def round(
         self, time: float, states: Mapping[str, bool]
     ) -> tuple[list[NodeEstimate], list[LVOutput]]:
-        """One round at `time` for the switch states `states`: node estimates, LV outputs."""
+        """One estimation round for the switch states of the moment.
+
+        Parameters
+        ----------
+        time : float
+            The round's time, POSIX s.
+        states : mapping of str to bool
+            Every switch's state (True = closed).
+
+        Returns
+        -------
+        nodes : list of NodeEstimate
+            The concentrator of every LV node with a supplied customer.
+        outputs : list of LVOutput
+            The simulated meters' LV levels whose MV bus is live (a level that fails is
+            logged and left out).
+        """
         grid = self.grid
         flow = power_flow(grid, states)
         live = grid_topology.energised_buses(grid, states)
