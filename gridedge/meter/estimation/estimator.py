@@ -13,6 +13,7 @@ fails, the measurement with the largest normalised residual ``|r_i| / sqrt(Omega
 import functools
 import logging
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
@@ -717,8 +718,7 @@ class Estimator:
 
 
 def _check_unique(ids: Sequence[str]) -> None:
-    seen: set[str] = set()
-    duplicates = sorted({i for i in ids if i in seen or seen.add(i)})  # type: ignore[func-returns-value]
+    duplicates = sorted(i for i, count in Counter(ids).items() if count > 1)
     if duplicates:
         raise InvalidInputError(f"duplicate measurement ids: {duplicates[:20]}")
 
