@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from gridedge.errors import InvalidInputError
 from gridedge.grid import Grid, Measurement
 from gridedge.grid import network as nw
+from gridedge.grid.model import MEASURED_QUANTITIES
 
 V_MAGNITUDE, V_ANGLE, P_INJECTION, Q_INJECTION, P_FLOW, Q_FLOW, I_MAGNITUDE, I_ANGLE = range(8)
 """Kernel codes of the measurement functions (:mod:`gridedge._native.wls`)."""
@@ -122,7 +123,7 @@ def _encode_one(
     bus_position: dict[str, int],
 ) -> tuple[int, int, int, int, float]:
     quantity, element = item.quantity, item.element
-    if quantity not in ("v", "va", "p", "q", "i", "ia"):
+    if quantity not in MEASURED_QUANTITIES:
         raise InvalidInputError(f"unknown quantity {quantity!r} (v, va, p, q, i, ia)")
     power_to_pu = 1.0 / (1e3 * nw.S_BASE_MVA)
     if element in bus_position:
