@@ -118,7 +118,7 @@ class Estimator:
         sigma_kw = self.settings.zero_injection_sigma_pu * 1e3 * nw.S_BASE_MVA
         virtual = tuple(
             Measurement(f"{ZERO_INJECTION_PREFIX}{quantity}:{bus}", quantity, bus, 0.0, sigma_kw)
-            for bus in zero_injection_buses(grid, net, given, zero_injection)
+            for bus in zero_injection_buses(net, given, zero_injection)
             for quantity in ("p", "q")
         )
         _check_unique(self.measurement_ids + tuple(m.id for m in virtual))

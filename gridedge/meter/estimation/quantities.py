@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gridedge.errors import InvalidInputError
-from gridedge.grid import Grid, Measurement
+from gridedge.grid import Measurement
 from gridedge.grid import network as nw
 from gridedge.grid.model import MEASURED_QUANTITIES
 
@@ -80,6 +80,18 @@ class Encoded:
 
 def encode(net: nw.Network, items: Sequence[Measurement | Quantity], what: str) -> Encoded:
     """Translate measurements or derived quantities of `net`'s grid for the kernel.
+
+    Parameters
+    ----------
+    net : Network
+    items : sequence of Measurement or Quantity
+    what : str
+        What the items are, for error messages (``"measurement"``, ``"derived quantity"``).
+
+    Returns
+    -------
+    Encoded
+        One row per item, in order.
 
     Raises
     ------
@@ -161,7 +173,6 @@ def _encode_one(
 
 
 def zero_injection_buses(
-    grid: Grid,
     net: nw.Network,
     measurements: Iterable[Measurement],
     mode: str | Iterable[str] | None,
@@ -170,6 +181,10 @@ def zero_injection_buses(
 
     Parameters
     ----------
+    net : Network
+        The network of the grid estimated.
+    measurements : iterable of Measurement
+        The measurements given (a measured ``p`` or ``q`` at a bus is no zero injection).
     mode : "auto", iterable of bus ids, or None
         ``"auto"``: every energised node without a load, a source or a measured injection
         (``p`` or ``q`` at one of its buses). An iterable names the buses. None: none.
@@ -179,6 +194,7 @@ def zero_injection_buses(
     InvalidInputError
         Unknown or de-energised buses named, or a mode that is neither.
     """
+    grid = net.grid
     if mode is None:
         return []
     if isinstance(mode, str):
