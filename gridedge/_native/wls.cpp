@@ -3,8 +3,10 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <complex>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <tuple>
@@ -23,25 +25,22 @@ using Reals = py::array_t<double, py::array::c_style | py::array::forcecast>;
 using Complexes = py::array_t<complex, py::array::c_style | py::array::forcecast>;
 using Bools = py::array_t<bool, py::array::c_style | py::array::forcecast>;
 
-template <class T, class Array>
-std::vector<T> vector_of(const Array& array, py::ssize_t size, const char* name) {
+// The data of a one-dimensional `array` of length `size`.
+template <class Array>
+const auto* data_of(const Array& array, py::ssize_t size, const char* name) {
   if (array.ndim() != 1 || array.shape(0) != size) {
     throw py::value_error(std::string(name) + " must be one-dimensional of length " +
                           std::to_string(size) + ", got shape " +
                           (array.ndim() == 1 ? std::to_string(array.shape(0))
                                              : "of ndim " + std::to_string(array.ndim())));
   }
-  const auto* data = array.data();
-  return std::vector<T>(data, data + size);
+  return array.data();
 }
 
-template <class Array>
-const auto* reals_of(const Array& array, std::size_t size, const char* name) {
-  if (array.ndim() != 1 || static_cast<std::size_t>(array.shape(0)) != size) {
-    throw py::value_error(std::string(name) + " must be one-dimensional of length " +
-                          std::to_string(size));
-  }
-  return array.data();
+template <class T, class Array>
+std::vector<T> vector_of(const Array& array, py::ssize_t size, const char* name) {
+  const auto* data = data_of(array, size, name);
+  return std::vector<T>(data, data + size);
 }
 
 gridedge::wls::Quantities quantities_of(const Ints& kind, const Ints& node, const Ints& branch,
@@ -70,6 +69,9 @@ class Solver {
     gridedge::wls::Network net;
     net.n_node = static_cast<int>(n_node);
     net.y_ptr = vector_of<int>(y_ptr, n_node + 1, "y_ptr");
+    if (net.y_ptr.front() != 0 || !std::is_sorted(net.y_ptr.begin(), net.y_ptr.end())) {
+      throw py::value_error("y_ptr must start at 0 and never decrease");
+    }
     const py::ssize_t nnz = net.y_ptr.back();
     net.y_idx = vector_of<int>(y_idx, nnz, "y_idx");
     net.y_val = vector_of<complex>(y_val, nnz, "y_val");
@@ -79,6 +81,13 @@ class Solver {
     const py::ssize_t n_branch = from_node.ndim() == 1 ? from_node.shape(0) : -1;
     net.from = vector_of<int>(from_node, n_branch, "from_node");
     net.to = vector_of<int>(to_node, n_branch, "to_node");
+    for (const std::vector<int>* ends : {&net.from, &net.to}) {
+      for (int k : *ends) {
+        if (k < -1 || k >= net.n_node) {
+          throw py::value_error("from_node and to_node must hold nodes or -1 (an open end)");
+        }
+      }
+    }
     if (two_port.ndim() != 2 || two_port.shape(0) != n_branch || two_port.shape(1) != 4) {
       throw py::value_error("two_port must have shape (n_branch, 4)");
     }
@@ -112,11 +121,12 @@ class Solver {
                                                   double pivot_tolerance, double min_current,
                                                   double max_magnitude, bool check_observability) {
     auto& e = *estimator_;
-    const double* z = reals_of(values, e.n_measurement(), "values");
-    const double* c = reals_of(covariance, e.weight_size(), "covariance");
-    const bool* used = reals_of(active, e.n_measurement(), "active");
-    const double* m0 = reals_of(vm, static_cast<std::size_t>(e.n_node()), "vm");
-    const double* a0 = reals_of(va, static_cast<std::size_t>(e.n_node()), "va");
+    const auto m = static_cast<py::ssize_t>(e.n_measurement());
+    const double* z = data_of(values, m, "values");
+    const double* c = data_of(covariance, static_cast<py::ssize_t>(e.weight_size()), "covariance");
+    const bool* used = data_of(active, m, "active");
+    const double* m0 = data_of(vm, e.n_node(), "vm");
+    const double* a0 = data_of(va, e.n_node(), "va");
     if (!(tolerance > 0.0)) throw py::value_error("tolerance must be positive");
     if (max_iterations <= 0) throw py::value_error("max_iterations must be positive");
     if (!(tolerance_sd >= 0.0)) throw py::value_error("tolerance_sd must not be negative");

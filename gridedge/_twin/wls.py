@@ -223,11 +223,9 @@ class Solver:
             cols.append(np.tile(block, size))
         self._weight_rows = np.concatenate(rows) if rows else np.zeros(0, int)
         self._weight_cols = np.concatenate(cols) if cols else np.zeros(0, int)
-        self._angle_measured = self._measured.angle
         self.vm = np.ones(self.n_node)
         self.va = np.zeros(self.n_node)
         self._h = np.zeros(m)
-        self._zero_pivots = 0
         self._gain: sp.csc_matrix | None = None
         self._factor: tuple[spla.SuperLU, NDArray[np.float64]] | None = None
         self._settings: dict[str, float] = {}
@@ -429,9 +427,8 @@ class Solver:
         h, jacobian, usable = self._measured.evaluate(self, v, self._settings["min_current"])
         self._h = h
         residual = self._z - h
-        residual[self._angle_measured] = (
-            np.remainder(residual[self._angle_measured] + np.pi, 2 * np.pi) - np.pi
-        )
+        angle = self._measured.angle
+        residual[angle] = np.remainder(residual[angle] + np.pi, 2 * np.pi) - np.pi
         keep = sp.diags(usable.astype(float))
         return (keep @ jacobian).tocsr(), np.where(usable, residual, 0.0)
 

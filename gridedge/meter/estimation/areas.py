@@ -30,15 +30,9 @@ def lv_buses(grid: Grid, transformer_id: str) -> frozenset[str]:
         Unknown transformer, or an LV side that reaches the MV bus other than through it.
     """
     transformer = grid.transformer(transformer_id)
-    neighbours: dict[str, list[tuple[str, str]]] = {bus: [] for bus in grid.bus_ids}
-    for branch in grid.branches:
-        a, b = branch.buses
-        neighbours[a].append((b, branch.id))
-        neighbours[b].append((a, branch.id))
-    for switch in grid.switches:
-        if switch.to_bus is not None:
-            neighbours[switch.bus].append((switch.to_bus, switch.id))
-            neighbours[switch.to_bus].append((switch.bus, switch.id))
+    # Areas ignore switch states: walk the grid with every switch closed.
+    closed = {switch.id: True for switch in grid.switches}
+    neighbours = grid_topology.of(grid, closed).adjacency
     found = {transformer.lv_bus}
     stack = [transformer.lv_bus]
     while stack:

@@ -13,6 +13,7 @@ fails, the measurement with the largest normalised residual ``|r_i| / sqrt(Omega
 import functools
 import logging
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
@@ -117,7 +118,7 @@ class Estimator:
         sigma_kw = self.settings.zero_injection_sigma_pu * 1e3 * nw.S_BASE_MVA
         virtual = tuple(
             Measurement(f"{ZERO_INJECTION_PREFIX}{quantity}:{bus}", quantity, bus, 0.0, sigma_kw)
-            for bus in zero_injection_buses(grid, net, given, zero_injection)
+            for bus in zero_injection_buses(net, given, zero_injection)
             for quantity in ("p", "q")
         )
         _check_unique(self.measurement_ids + tuple(m.id for m in virtual))
@@ -717,8 +718,7 @@ class Estimator:
 
 
 def _check_unique(ids: Sequence[str]) -> None:
-    seen: set[str] = set()
-    duplicates = sorted({i for i in ids if i in seen or seen.add(i)})  # type: ignore[func-returns-value]
+    duplicates = sorted(i for i, count in Counter(ids).items() if count > 1)
     if duplicates:
         raise InvalidInputError(f"duplicate measurement ids: {duplicates[:20]}")
 

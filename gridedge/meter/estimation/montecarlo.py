@@ -46,7 +46,7 @@ from gridedge.meter.estimation.multilevel import (
     concentrator,
 )
 from gridedge.meter.estimation.quantities import Quantity
-from gridedge.meter.estimation.simulation import true_values
+from gridedge.meter.estimation.simulation import readings
 
 logger = logging.getLogger(__name__)
 
@@ -269,25 +269,22 @@ class TurinStudy:
             for load in self.grid.loads
         ]
         flow = power_flow(self.grid.with_elements(loads=loads))
-        customer = s.customer_meter
-        quantities = [Quantity(q, load.bus) for load in self.grid.loads for q in ("v", "p", "q")]
-        truth = true_values(flow, quantities)
-        noisy, sigma = _read(
-            rng,
-            truth,
-            [customer.sigma(q.quantity, t) for q, t in zip(quantities, truth, strict=True)],
-        )
+        plan = [
+            (Quantity(q, load.bus), s.customer_meter)
+            for load in self.grid.loads
+            for q in ("v", "p", "q")
+        ]
+        measured = readings(flow, plan, rng)
         nodes = {}
         for k, load in enumerate(self.grid.loads):
-            v, p, q = (noisy[3 * k + i] for i in range(3))
-            sv, sp, sq = (sigma[3 * k + i] for i in range(3))
+            v, p, q = measured[3 * k : 3 * k + 3]
             meter = f"meter:{load.bus}"
             nodes[load.bus] = NodeReadings(
                 load.bus,
                 (
-                    Reading(meter, "v", v, sv),
-                    Reading(meter, "p", -p, sp),  # consumption, as meters count
-                    Reading(meter, "q", -q, sq),
+                    Reading(meter, "v", v.value, v.std_dev),
+                    Reading(meter, "p", -p.value, p.std_dev),  # consumption, as meters count
+                    Reading(meter, "q", -q.value, q.std_dev),
                 ),
             )
         substation = {
@@ -304,20 +301,13 @@ class TurinStudy:
     def _meter(
         self, flow: PowerFlowResult, rng: np.random.Generator, meter: str, bus: str, branch: str
     ) -> tuple[Measurement, ...]:
-        quantities = [Quantity("v", bus), Quantity("p", branch, bus), Quantity("q", branch, bus)]
-        truth = true_values(flow, quantities)
         accuracy = self.settings.substation_meter
-        noisy, sigma = _read(
-            rng,
-            truth,
-            [accuracy.sigma(q.quantity, t) for q, t in zip(quantities, truth, strict=True)],
-        )
-        return tuple(
-            Measurement(
-                f"{meter}:{q.quantity}", q.quantity, q.element, float(z), float(s), side=q.side
-            )
-            for q, z, s in zip(quantities, noisy, sigma, strict=True)
-        )
+        plan = [
+            (Quantity("v", bus), accuracy),
+            (Quantity("p", branch, bus), accuracy),
+            (Quantity("q", branch, bus), accuracy),
+        ]
+        return tuple(replace(m, id=f"{meter}:{m.quantity}") for m in readings(flow, plan, rng))
 
     def centralised(self, scenario: Scenario) -> NDArray[np.complex128]:
         """Voltages (grid bus order) estimated by the centralised estimator."""
@@ -430,13 +420,6 @@ class TurinStudy:
         index = level.estimator.measurement_ids.index(expected)
         output = level.run(self.lv_input(transformer, bad))
         return output.bad_data_detected, expected in output.removed, float(sensitivity[index])
-
-
-def _read(
-    rng: np.random.Generator, truth: NDArray[np.float64], sigma: Sequence[NDArray[np.float64]]
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    deviation = np.array([float(s) for s in sigma])
-    return truth + deviation * rng.standard_normal(truth.shape), deviation
 
 
 def run(

@@ -407,21 +407,19 @@ class LVLevel:
         slots.append(Measurement("slack:v", "v", bus, 1.0, 1.0))
         self._position = {m.id: i for i, m in enumerate(slots)}
         self._node_row = {bus: row for row, bus in enumerate(self._loads)}
-        self._derived = (
+        derived = (
             Quantity("v", bus),
             Quantity("p", transformer, bus),
             Quantity("q", transformer, bus),
         )
-        self.estimator = Estimator(
-            area, slots, derived=self._derived, settings=settings, backend=backend
-        )
+        self.estimator = Estimator(area, slots, derived=derived, settings=settings, backend=backend)
         self.customer_buses = tuple(self._loads)
         """Buses of the area with customers (loads), whose concentrators report."""
         self.result: EstimationResult | None = None
 
     _NODE_FIELDS = operator.attrgetter("v", "v_std", "p", "p_std", "q", "q_std")
 
-    def _fill_nodes(self, slots: "_Slots", message: LVInput) -> None:
+    def _fill_nodes(self, slots: _Slots, message: LVInput) -> None:
         """Node estimates as injections; pseudo-measurements where a node has none."""
         nodes = message.nodes
         try:
@@ -570,21 +568,12 @@ class MVLevel:
             low = areas.lv_buses(grid, transformer)
             self._station_loads[transformer] = [ld for ld in grid.loads if ld.bus in low]
         if primary is None:
-            primary = [
-                q
-                for meter in area.meters
-                for q in (
-                    [Quantity("v", meter.bus)]
-                    + (
-                        [
-                            Quantity("p", meter.branch, meter.bus),
-                            Quantity("q", meter.branch, meter.bus),
-                        ]
-                        if meter.branch is not None
-                        else []
-                    )
-                )
-            ]
+            defaults: list[Quantity] = []
+            for meter in area.meters:
+                defaults.append(Quantity("v", meter.bus))
+                if meter.branch is not None:
+                    defaults += [Quantity(q, meter.branch, meter.bus) for q in ("p", "q")]
+            primary = defaults
         self._primary = {_key(q): f"primary:{q.label}" for q in primary}
         slots: list[Measurement] = []
         groups: list[tuple[str, ...]] = []

@@ -16,8 +16,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gridedge.errors import InvalidInputError
-from gridedge.grid import Grid, Measurement
+from gridedge.grid import Measurement
 from gridedge.grid import network as nw
+from gridedge.grid.model import MEASURED_QUANTITIES
 
 V_MAGNITUDE, V_ANGLE, P_INJECTION, Q_INJECTION, P_FLOW, Q_FLOW, I_MAGNITUDE, I_ANGLE = range(8)
 """Kernel codes of the measurement functions (:mod:`gridedge._native.wls`)."""
@@ -80,6 +81,18 @@ class Encoded:
 def encode(net: nw.Network, items: Sequence[Measurement | Quantity], what: str) -> Encoded:
     """Translate measurements or derived quantities of `net`'s grid for the kernel.
 
+    Parameters
+    ----------
+    net : Network
+    items : sequence of Measurement or Quantity
+    what : str
+        What the items are, for error messages (``"measurement"``, ``"derived quantity"``).
+
+    Returns
+    -------
+    Encoded
+        One row per item, in order.
+
     Raises
     ------
     InvalidInputError
@@ -122,7 +135,7 @@ def _encode_one(
     bus_position: dict[str, int],
 ) -> tuple[int, int, int, int, float]:
     quantity, element = item.quantity, item.element
-    if quantity not in ("v", "va", "p", "q", "i", "ia"):
+    if quantity not in MEASURED_QUANTITIES:
         raise InvalidInputError(f"unknown quantity {quantity!r} (v, va, p, q, i, ia)")
     power_to_pu = 1.0 / (1e3 * nw.S_BASE_MVA)
     if element in bus_position:
@@ -160,7 +173,6 @@ def _encode_one(
 
 
 def zero_injection_buses(
-    grid: Grid,
     net: nw.Network,
     measurements: Iterable[Measurement],
     mode: str | Iterable[str] | None,
@@ -169,6 +181,10 @@ def zero_injection_buses(
 
     Parameters
     ----------
+    net : Network
+        The network of the grid estimated.
+    measurements : iterable of Measurement
+        The measurements given (a measured ``p`` or ``q`` at a bus is no zero injection).
     mode : "auto", iterable of bus ids, or None
         ``"auto"``: every energised node without a load, a source or a measured injection
         (``p`` or ``q`` at one of its buses). An iterable names the buses. None: none.
@@ -178,6 +194,7 @@ def zero_injection_buses(
     InvalidInputError
         Unknown or de-energised buses named, or a mode that is neither.
     """
+    grid = net.grid
     if mode is None:
         return []
     if isinstance(mode, str):

@@ -24,7 +24,6 @@ import numpy as np
 from gridedge import config
 from gridedge.errors import ConfigurationError, InvalidInputError
 from gridedge.grid import Measurement
-from gridedge.grid.sequence import to_sequence
 from gridedge.meter.estimation import messages
 from gridedge.meter.estimation.accuracy import AccuracyClass
 from gridedge.meter.phasor import Frames
@@ -127,6 +126,12 @@ class OwnReadings:
         Nominal phase-to-earth voltage at the meter, V (the per-unit base).
     keep_s : float
         Seconds of readings kept.
+
+    Attributes
+    ----------
+    first, newest : float
+        Time stamps of the oldest and the newest frame taken, s (absolute time base);
+        infinite before the first.
     """
 
     def __init__(self, nominal_v: float, keep_s: float = 10.0) -> None:
@@ -151,29 +156,6 @@ class OwnReadings:
             zip(frames.time[valid].tolist(), voltage.tolist(), p.tolist(), q.tolist(), strict=True)
         )
         self._trim()
-
-    def add_body(self, body: Mapping[str, Any]) -> None:
-        """Take a frame another meter published (``phasor-publisher`` body).
-
-        Raises
-        ------
-        InvalidInputError
-            The body lacks the time stamp, a phase voltage or the powers.
-        """
-        try:
-            t = float(body["t"])
-            voltage = np.array([complex(*body["phasors"][c]) for c in ("Va", "Vb", "Vc")])
-            p, q = float(body["p"]) / 1e3, float(body["q"]) / 1e3
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InvalidInputError(f"a measurement frame is malformed: {exc!r}") from None
-        self.first = min(self.first, t)
-        self.newest = max(self.newest, t)
-        if body.get("valid") and all(math.isfinite(x) for x in (p, q)):
-            positive = abs(complex(to_sequence(voltage)[1])) / self.nominal_v
-            self._rows.append((t, positive, p, q))
-            if len(self._rows) > 1 and self._rows[-2][0] > t:
-                self._rows = deque(sorted(self._rows))
-            self._trim()
 
     def _trim(self) -> None:
         while self._rows and self._rows[0][0] < self.newest - self.keep_s:

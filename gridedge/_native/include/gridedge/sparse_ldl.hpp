@@ -18,6 +18,7 @@
 #include <cmath>
 #include <cstddef>
 #include <functional>
+#include <iterator>
 #include <queue>
 #include <stdexcept>
 #include <utility>
@@ -133,7 +134,7 @@ class BlockLDL {
   // `col_ptr` (n + 1) and `row_idx`: strictly-lower block pattern of L by columns, rows
   // ascending. It must be closed under elimination (as minimum_degree() produces).
   BlockLDL(std::vector<int> col_ptr, std::vector<int> row_idx)
-      : n_(static_cast<int>(col_ptr.size()) - 1),
+      : n_(blocks_of(col_ptr)),
         col_ptr_(std::move(col_ptr)),
         row_idx_(std::move(row_idx)),
         values_(4 * (static_cast<std::size_t>(n_) + row_idx_.size()), 0.0),
@@ -141,9 +142,7 @@ class BlockLDL {
         work_(4 * static_cast<std::size_t>(n_), 0.0),
         head_(n_, -1),
         next_(n_, -1),
-        cursor_(n_, 0) {
-    if (n_ < 0) throw std::invalid_argument("col_ptr must not be empty");
-  }
+        cursor_(n_, 0) {}
 
   int n() const noexcept { return n_; }                         // blocks on the diagonal
   std::size_t nnz() const noexcept { return row_idx_.size(); }  // blocks below it
@@ -323,6 +322,12 @@ class BlockLDL {
   }
 
  private:
+  // Checked before any member is sized by it.
+  static int blocks_of(const std::vector<int>& col_ptr) {
+    if (col_ptr.empty()) throw std::invalid_argument("col_ptr must not be empty");
+    return static_cast<int>(col_ptr.size()) - 1;
+  }
+
   // The pivots of block k and the coupling m of its diagonal block of L; 1/p, 1/e are 0 for
   // a zero pivot.
   struct Pivots {

@@ -5,7 +5,7 @@
 // active and reactive power injected at a node, active and reactive power flowing from a node
 // into a branch, magnitude and angle of the current into a branch (p.u. and rad). Gauss-Newton:
 // G dx = H^T W (z - h(x)), G = H^T W H, with W block diagonal (correlated groups allowed), until
-// max |dx| <= tolerance.
+// the distance still to go is within tolerance (see Estimator::solve()).
 //
 // Each node's angle and magnitude form one 2 x 2 block of the gain matrix (a reference node's
 // angle gets an identity row: its step is 0). Everything structural is prepared once: the
