@@ -149,8 +149,8 @@ class FaultEvent:
         Mean phasors Va, Vb, Vc (V) and Ia, Ib, Ic (A) before and during the fault; NaN
         when no clean frame was available.
     prefault_sigma, fault_sigma : ndarray of float64, shape (6,)
-        Their standard errors (RMS of the complex error), from the spread of the frames;
-        NaN with fewer than two frames.
+        Their standard errors (RMS of the complex error), from the spread of the frames and
+        the share of samples their windows have in common; NaN with fewer than two frames.
     prefault_frames, fault_frames : int
         Frames averaged into each set.
     cleared_time : float or None
@@ -180,9 +180,10 @@ class FaultEvent:
         """Standard errors of the fault and pre-fault sets, shape (2, 6).
 
         What :func:`gridedge.meter.faults.locate` takes as ``uncertainty``; None when either
-        set has fewer than two frames. The frames' spread understates the error of their mean
-        (their windows overlap); :func:`gridedge.meter.faults.interval.estimate` propagates
-        the DAQ's noise instead.
+        set has fewer than two frames. The spread of the frames, even corrected for their
+        overlapping windows, misses what all of them share (the DC offset's tail, a slow
+        drift); :func:`gridedge.meter.faults.interval.estimate` propagates the DAQ's noise
+        instead.
         """
         combined = np.stack([self.fault_sigma, self.prefault_sigma])
         return None if np.any(np.isnan(combined)) else combined
@@ -403,8 +404,9 @@ class FaultDetector:
         frequency = prefault.frequency[np.isfinite(prefault.frequency)]
         deviation = float(frequency.mean()) - self.f0 if frequency.size else 0.0
         reference = float(during.time[-1]) if len(during) else onset.detection
-        pre_mean, pre_sigma = _mean(prefault, deviation, reference)
-        fault_mean, fault_sigma = _mean(during, deviation, reference)
+        window = 2.0 * self.window_s
+        pre_mean, pre_sigma = _mean(prefault, deviation, reference, window)
+        fault_mean, fault_sigma = _mean(during, deviation, reference, window)
         classified_from = fault_mean if len(during) else onset.confirming.phasor[0]
         try:
             kind = classify(pre_mean, classified_from, self.classification)
@@ -480,9 +482,14 @@ def _period(time: NDArray[np.float64]) -> float:
 
 
 def _mean(
-    frames: Frames, deviation_hz: float, reference: float
+    frames: Frames, deviation_hz: float, reference: float, window_s: float
 ) -> tuple[NDArray[np.complex128], NDArray[np.float64]]:
-    """Mean phasors referred to `reference` and their standard errors; NaN when undefined."""
+    """Mean phasors referred to `reference` and their standard errors; NaN when undefined.
+
+    Frames whose windows (`window_s` long) overlap share samples, and so their errors: with
+    frames d apart, each error is common to about L / d of them, and the variance of the
+    mean is that many times what independent frames would give (capped at the count).
+    """
     count = len(frames)
     if count == 0:
         return np.full(len(CHANNELS), np.nan + 0j), np.full(len(CHANNELS), np.nan)
@@ -492,4 +499,6 @@ def _mean(
     if count < 2:
         return mean, np.full(len(CHANNELS), np.nan)
     spread = (np.abs(aligned - mean) ** 2).sum(axis=0) / (count - 1)
-    return mean, np.sqrt(spread / count)
+    spacing = float(np.median(np.diff(frames.time)))
+    shared = min(max(window_s / spacing, 1.0), count) if spacing > 0 else count
+    return mean, np.sqrt(spread * shared / count)
