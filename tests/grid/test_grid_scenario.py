@@ -1,6 +1,7 @@
 """The shared scenario timeline: events added while streams run, and the file followers read."""
 
 import json
+import math
 import threading
 import time
 
@@ -128,19 +129,21 @@ def test_streams_started_apart_see_an_appended_fault_at_one_absolute_time(grid, 
     time.sleep(0.05)
     downstream = open_simulated(FS, "M2", options)
     late = downstream.read(320)[1]
-    inception = head.start_time + 0.3
+    # After what both streams have read, however long the second took to open.
+    inception = downstream.start_time + 320 / FS + 0.1
     scenario.append([Entry(FaultInception(inception, "F1-04", "a-g", 0.4, 1.0), "injected")])
     streams = ((head, "M1", early), (downstream, "M2", late))
     for stream, meter, start in streams:
-        rest = stream.read(3200)[1]
+        total = math.ceil((inception + 0.3 - stream.start_time) * FS)
+        rest = stream.read(total - 320)[1]
         # Exactly what a simulation that knew the fault from its start gives, at the same
-        # absolute time for both meters although they started 50 ms apart.
+        # absolute time for both meters although they started at different times.
         knew = Simulation(
             grid,
             [FaultInception(inception - stream.start_time, "F1-04", "a-g", 0.4, 1.0)],
             WaveformSettings(fs=FS, seed=4, start_time=stream.start_time),
         )
-        np.testing.assert_array_equal(np.vstack([start, rest]), knew.samples(meter, 0, 3520))
+        np.testing.assert_array_equal(np.vstack([start, rest]), knew.samples(meter, 0, total))
         if meter == "M1":
             current = head.scaling.to_primary(rest)[:, 3]
             assert np.abs(current).max() > 10 * np.abs(head.scaling.to_primary(early)[:, 3]).max()

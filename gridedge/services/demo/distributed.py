@@ -26,7 +26,7 @@ from gridedge.grid import cases
 from gridedge.grid.scenario import Entry
 from gridedge.grid.waveform import FaultInception
 from gridedge.mqtt import Topics
-from gridedge.services.demo.system import FEEDER, System, SystemOptions
+from gridedge.services.demo.system import FEEDER, LV_LEVELS, System, SystemOptions
 from gridedge.services.demo.timeline import Moment, Observer, Record, flisr
 
 LEAD_S = 1.0
@@ -277,8 +277,9 @@ def wait_done(system: System, observer: Observer, inception: float, timeout_s: f
         applied = max(applied, status.envelope.ts if status else applied)
     interval = system.options.se_interval_s
     if interval > 0 and "M1" in system.options.hardware_meters:
-        # The first estimation round of the feeder as it is now.
-        observer.wait_for(
+        # The first estimation round of the feeder as it is now, and the LV levels the
+        # hardware meters ran for the same round (they may finish after the MV level).
+        mv = observer.wait_for(
             lambda r: (
                 r.topic.startswith(topics.state_estimate("mv", ""))
                 and r.envelope.ts >= applied
@@ -286,6 +287,16 @@ def wait_done(system: System, observer: Observer, inception: float, timeout_s: f
             ),
             2 * interval + 5.0,
         )
+        running = set(LV_LEVELS) & set(system.options.hardware_meters) if mv else set()
+        for meter in sorted(running):
+            observer.wait_for(
+                lambda r, m=meter: (
+                    r.topic.startswith(topics.state_estimate("lv", ""))
+                    and r.envelope.sender == m
+                    and r.body.get("time") == mv.body["time"]
+                ),
+                interval + 5.0,
+            )
     return done
 
 

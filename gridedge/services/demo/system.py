@@ -47,6 +47,9 @@ HARDWARE_METERS = ("M1", "M2")
 FEEDER = "F1"
 """The feeder M1 heads (its faults are published on ``faults/F1``)."""
 
+LV_LEVELS = {"M2": "TS03"}
+"""Hardware meters that run the LV level of the state estimation, and their transformer."""
+
 PACKAGE_LIFETIME = datetime.timedelta(days=1)
 
 
@@ -209,8 +212,8 @@ class System:
             )
             if self.options.se_interval_s > 0:
                 algorithms.append({"name": "se-mv", "version": "1.0.0", "parameters": rounds})
-        elif meter_id == "M2" and self.options.se_interval_s > 0:
-            parameters = {**rounds, "transformer": "TS03"}
+        elif meter_id in LV_LEVELS and self.options.se_interval_s > 0:
+            parameters = {**rounds, "transformer": LV_LEVELS[meter_id]}
             algorithms.append({"name": "se-lv", "version": "1.0.0", "parameters": parameters})
         acquisition = {
             "backend": "simulated",
