@@ -24,7 +24,7 @@ import itertools
 import logging
 import math
 import operator
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -329,6 +329,28 @@ class _Slots:
         self.std_devs[index] = std_dev
         self.active[index] = True
 
+    def put_readings(
+        self,
+        readings: Sequence[Measurement],
+        slot_of: Mapping[tuple[str, str, str | None], str],
+        position: Mapping[str, int],
+        level: str,
+        whose: str,
+    ) -> None:
+        """Put a meter's readings into the slots of their quantities.
+
+        `level` and `whose` name the level and the meter in the error for a reading that
+        has no slot.
+        """
+        for m in readings:
+            slot_id = slot_of.get(_key(m))
+            if slot_id is None:
+                raise InvalidInputError(
+                    f"{level}: measurement {m.id!r} is not one of the {whose} "
+                    f"({sorted(slot_of.values())})"
+                )
+            self.put(position[slot_id], m.value, m.std_dev)
+
 
 def _bus_voltages(result: EstimationResult, va_deg: NDArray[np.float64]) -> Voltages:
     return Voltages(result.bus_ids, tuple(result.vm_pu.tolist()), tuple(va_deg.tolist()))
@@ -468,14 +490,13 @@ class LVLevel:
             )
         slots = _Slots(len(self._position))
         self._fill_nodes(slots, message)
-        for m in message.substation:
-            slot_id = self._substation.get(_key(m))
-            if slot_id is None:
-                raise InvalidInputError(
-                    f"LV level of {self.transformer!r}: measurement {m.id!r} is not one of the "
-                    f"substation meter's ({list(self._substation)})"
-                )
-            slots.put(self._position[slot_id], m.value, m.std_dev)
+        slots.put_readings(
+            message.substation,
+            self._substation,
+            self._position,
+            f"LV level of {self.transformer!r}",
+            "substation meter's",
+        )
         reference = None
         if message.slack is not None:
             if message.slack.bus != self.bus:
@@ -672,14 +693,9 @@ class MVLevel:
         """
         slots = _Slots(len(self._position))
         covariances = self._fill_stations(slots, message)
-        for m in message.primary:
-            slot_id = self._primary.get(_key(m))
-            if slot_id is None:
-                raise InvalidInputError(
-                    f"MV level: measurement {m.id!r} is not one of the primary meters' "
-                    f"({sorted(self._primary.values())})"
-                )
-            slots.put(self._position[slot_id], m.value, m.std_dev)
+        slots.put_readings(
+            message.primary, self._primary, self._position, "MV level", "primary meters'"
+        )
         result = self.estimator.estimate(
             slots.values, slots.std_devs, covariances=covariances, active=slots.active
         )
