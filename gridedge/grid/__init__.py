@@ -12,10 +12,9 @@ The public names other packages build on:
 - :mod:`gridedge.grid.cases` (``turin()``, ``ieee33()``) and the waveform simulator.
 """
 
-import importlib
-from typing import Any
+from gridedge import lazy
 
-# Names are imported on first use (PEP 562): a meter that needs only the model or the
+# Names are imported on first use (gridedge.lazy): a meter that needs only the model or the
 # symmetrical components does not load the solvers and scipy with them.
 _EXPORTS = {
     "Bus": "model",
@@ -67,14 +66,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy.exports(__name__, _EXPORTS, globals())

@@ -11,10 +11,9 @@
   ambiguity flag.
 """
 
-import importlib
-from typing import Any
+from gridedge import lazy
 
-# Names are imported on first use (PEP 562): detection alone does not load the feeder model
+# Names are imported on first use (gridedge.lazy): detection alone does not load the feeder model
 # and its solvers (scipy), which a meter needs only once a fault is to be located.
 _EXPORTS = {
     "Candidate": "location",
@@ -51,14 +50,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy.exports(__name__, _EXPORTS, globals())
