@@ -14,9 +14,9 @@ from pathlib import Path
 
 from gridedge import __version__
 from gridedge.errors import GridedgeError
+from gridedge.grid.casenames import CASE_NAMES
 
 Commands = "argparse._SubParsersAction[argparse.ArgumentParser]"
-CASES = ("ieee33", "turin")
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -112,7 +112,7 @@ def _add_grid(commands: Commands) -> None:
     simulate.set_defaults(handler=_simulate)
     for subcommand in (grid, simulate):
         source = subcommand.add_mutually_exclusive_group(required=True)
-        source.add_argument("--case", choices=CASES, help="a built-in grid")
+        source.add_argument("--case", choices=CASE_NAMES, help="a built-in grid")
         source.add_argument("--file", help="a grid in the JSON format")
 
 
@@ -204,7 +204,7 @@ def _add_simulator(commands: Commands) -> None:
     )
     scenario = actions.add_parser("scenario", help="write a scenario file without events")
     scenario.add_argument("file", help="the scenario file")
-    scenario.add_argument("--case", choices=CASES, default="turin", help="the grid")
+    scenario.add_argument("--case", choices=CASE_NAMES, default="turin", help="the grid")
     scenario.add_argument("--seed", type=int, default=0, help="seed of the DAQ noise")
     fault = actions.add_parser("fault", help="add a fault to a running scenario")
     fault.add_argument("file", help="the scenario file")
@@ -233,7 +233,7 @@ def _add_services(commands: Commands) -> None:
     where = plan.add_mutually_exclusive_group(required=True)
     where.add_argument(
         "--case",
-        choices=CASES,
+        choices=CASE_NAMES,
         help="a ready-made grid (ieee33 with a remote switch on every section)",
     )
     where.add_argument("--file", help="a grid in the JSON format")

@@ -83,6 +83,10 @@ class Topics:
         """Return the topic of the faults located on a feeder."""
         return f"{self.prefix}faults/{feeder}"
 
+    def fault_voltages(self, meter_id: str) -> str:
+        """Return the topic of a meter's voltage reports of faults, which feeder heads collect."""
+        return f"{self.prefix}meters/{meter_id}/fault-voltages"
+
     def switch_command(self, switch_id: str) -> str:
         """Return the topic of commands to a switch (they expire and are never retained)."""
         return f"{self.prefix}switches/{switch_id}/command"

@@ -128,6 +128,9 @@ class Measurement:
     ----------
     fs : float
         Sampling rate, Hz.
+    start_time : float
+        Time of the sample with index 0, s (absolute time base): sample ``k`` of a
+        :class:`SampleBlock` was taken at ``start_time + (first_index + k) / fs``.
     f0 : float
         Nominal frequency, Hz.
     reporting_rate : float
@@ -141,6 +144,7 @@ class Measurement:
     """
 
     fs: float
+    start_time: float
     f0: float
     reporting_rate: float
     scaling: ChannelScaling
@@ -152,6 +156,7 @@ class Measurement:
         """What `estimator` produces."""
         return cls(
             fs=estimator.fs,
+            start_time=estimator.start_time,
             f0=estimator.f0,
             reporting_rate=estimator.reporting_rate,
             scaling=estimator.scaling,

@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 
 from gridedge.channels import ChannelScaling
 from gridedge.errors import ConfigurationError
+from gridedge.grid.casenames import CASE_NAMES
 from gridedge.grid.daq import DaqSettings
 from gridedge.grid.scenario import Follower, ScenarioFile, advance
 from gridedge.grid.waveform import (
@@ -26,8 +27,6 @@ from gridedge.grid.waveform import (
     Simulation,
     WaveformSettings,
 )
-
-CASES = ("turin", "ieee33")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,9 +78,9 @@ class SimulatedSettings:
     scenario: str = ""
 
     def __post_init__(self) -> None:
-        if self.case not in CASES:
+        if self.case not in CASE_NAMES:
             raise ConfigurationError(
-                f"acquisition.options.case {self.case!r} is not one of {CASES}"
+                f"acquisition.options.case {self.case!r} is not one of {CASE_NAMES}"
             )
         if self.scenario and self.fault_location:
             raise ConfigurationError(
@@ -123,9 +122,9 @@ def open_simulated(
 
     follower = ScenarioFile(settings.scenario).follow() if settings.scenario else None
     case = follower.case if follower else settings.case
-    if case not in CASES:
+    if case not in CASE_NAMES:
         raise ConfigurationError(
-            f"scenario {settings.scenario}: case {case!r} is not one of {CASES}"
+            f"scenario {settings.scenario}: case {case!r} is not one of {CASE_NAMES}"
         )
     grid = getattr(cases, case)()
     waveform = WaveformSettings(

@@ -201,4 +201,11 @@ def test_the_built_ins_build_as_verifiable_packages():
         verified = packages.verify(build(builtin, key, later), [key.public_key()])
         assert verified.manifest.entry_point == f"{builtin.module}:create"
         names.append(verified.manifest.name)
-    assert names == ["phasor-publisher", "fault-detector", "power-quality", "se-lv", "se-mv"]
+    assert names == [
+        "phasor-publisher",
+        "fault-detector",
+        "fault-reporter",
+        "power-quality",
+        "se-lv",
+        "se-mv",
+    ]

@@ -51,3 +51,12 @@ def test_the_accuracy_command_prints_its_table(capsys) -> None:
     assert "12-bit DAQ (1 LSB noise) at 3200 Hz" in out
     assert "| all | 4 | 4/4 (100 %) |" in out
     assert "| within 3 sigma |" in out
+
+
+def test_the_command_offers_every_campaign_network_and_every_grid_name_is_a_case() -> None:
+    from gridedge.grid import cases
+    from gridedge.grid.casenames import CASE_NAMES
+    from gridedge.meter.faults import accuracy, commands
+
+    assert sorted(commands.CASES) == sorted(accuracy.CASES)
+    assert sorted(CASE_NAMES) == sorted(cases.__all__)

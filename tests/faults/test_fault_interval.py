@@ -11,7 +11,12 @@ from gridedge.errors import ConfigurationError, InvalidInputError
 from gridedge.grid.cases import turin
 from gridedge.grid.daq import DaqSettings
 from gridedge.grid.waveform import FaultClearance, FaultInception, Simulation, WaveformSettings
-from gridedge.meter.faults.interval import IntervalSettings, estimate, voltage_report
+from gridedge.meter.faults.interval import (
+    IntervalSettings,
+    estimate,
+    sample_noise,
+    voltage_report,
+)
 
 FS = 3200.0
 DAQ = DaqSettings()
@@ -115,13 +120,41 @@ def test_downstream_meters_report_over_the_heads_intervals(grid) -> None:
             0.0,
             FS,
             np.abs(stream.scaling.gain) * DAQ.noise_rms_v,
-            head,
+            head.intervals,
         )
         truth = np.abs(simulation.phasors(meter, head.time)[:3])
         scores.append((report.voltages - truth) / report.sigma)
         normal = simulation.phasors(meter, 0.3)[:3] @ np.exp(2j * np.pi * np.arange(3) / 3) / 3
         assert report.prefault_voltage == pytest.approx(abs(normal), abs=5 * report.sigma.min())
     assert np.max(np.abs(scores)) < 5
+
+
+def test_without_the_daqs_noise_the_meters_take_it_from_their_samples(grid) -> None:
+    t0 = 0.7
+    samples, noise, simulation = recorded(grid, "M1", fault(t0, kind="a-g", resistance=2.0))
+    told = estimate(samples, 0.0, FS, noise, t0 + 0.01)
+    found = estimate(samples, 0.0, FS, None, t0 + 0.01)
+    # The scatter about the fit of 0.5 s of samples: its standard deviation within a few
+    # per cent of the DAQ model's (1 LSB of noise and the rounding).
+    assert found.fault_sigma == pytest.approx(told.fault_sigma, rel=0.08)
+    assert found.prefault_sigma == pytest.approx(told.prefault_sigma, rel=0.08)
+    assert np.all(np.abs(found.fault - told.fault) < 0.1 * told.fault_sigma)
+    stream = simulation.source("M5")
+    _, raw = stream.read(1 << 30)
+    voltages = stream.scaling.to_primary(raw)
+    assert sample_noise(voltages[: int(0.5 * FS), :3], FS, 50.0) == pytest.approx(
+        np.abs(stream.scaling.gain[:3]) * DAQ.noise_rms_v, rel=0.08
+    )
+    report = voltage_report(voltages, 0.0, FS, None, found.intervals)
+    known = voltage_report(
+        voltages, 0.0, FS, np.abs(stream.scaling.gain) * DAQ.noise_rms_v, found.intervals
+    )
+    assert report.sigma == pytest.approx(known.sigma, rel=0.08)
+    assert report.voltages == pytest.approx(known.voltages, rel=1e-12)
+    with pytest.raises(InvalidInputError, match="too few to tell their noise"):
+        sample_noise(voltages[:100, :3], FS, 50.0)
+    with pytest.raises(InvalidInputError, match="noise must hold 3"):
+        sample_noise(np.zeros((int(0.1 * FS), 3)), FS, 50.0)
 
 
 def test_bad_samples_and_short_faults_are_refused(grid) -> None:

@@ -2,7 +2,8 @@
 daemons M1 and M2 on simulated DAQs, the simulator and reconfiguration services.
 
 A fault is written into the shared scenario; from there on nothing is driven by the test: the
-protection trips, M1 detects and locates with its downstream meters' voltages, the
+protection trips, M1 detects, fits its samples and locates with the voltages its downstream
+meters fit over the same intervals (M2's fault-reporter, the simulator for the others), the
 reconfiguration service switches and posts the topology, the catalog pushes settings.
 """
 
@@ -54,6 +55,13 @@ def test_a_fault_in_the_middle_of_feeder_1_is_restored_through_the_tie(start_sys
     assert (located.body["from_bus"], located.body["to_bus"]) == ("SS02", "SS03")
     assert abs(located.body["distance_m"] - 88.0) < 30.0  # 12-bit DAQ
     assert sorted(located.body["meters_used"]) == ["M2", "M4", "M5", "M6", "M7", "M8"]
+    # M1 fitted its samples; M2 (fault-reporter) and the simulated meters reported theirs.
+    assert located.body["phasors"] == "samples"
+    reports = running.observer.select(
+        lambda r: r.topic.endswith("/fault-voltages") and r.body.get("head") == "M1"
+    )
+    assert {r.envelope.sender for r in reports} >= {"M2", "M4", "M5", "M6", "M7", "M8"}
+    assert all("voltages" in r.body for r in reports), [r.body for r in reports]
 
     assert report["state"] == "restored", report
     operations = [(o["switch"], o["action"], o["ok"]) for o in report["operations"]]

@@ -34,6 +34,7 @@ class Builtin:
 BUILTINS = (
     Builtin("phasor-publisher", "1.0.0", "phasor_publisher"),
     Builtin("fault-detector", "1.0.0", "fault_detector"),
+    Builtin("fault-reporter", "1.0.0", "fault_reporter"),
     Builtin("power-quality", "1.0.0", "power_quality"),
     Builtin("se-lv", "1.0.0", "se_lv"),
     Builtin("se-mv", "1.0.0", "se_mv"),

@@ -1,15 +1,18 @@
 """Built-in algorithm ``fault-detector``: fault detection and location on a feeder-head meter.
 
 It runs :class:`gridedge.meter.faults.detection.FaultDetector` on every frame. When a fault
-is declared it publishes it on ``faults/{feeder}`` (grid broker) and, given the grid, locates
-it with :func:`gridedge.meter.faults.locate` and publishes the location there too. Location
-combines the head meter's phasors (impedance method) with the sparse voltage magnitudes of
-the downstream meters: the algorithm subscribes to the measurements (``phasor-publisher``
-frames, monitoring broker) of every other meter in its topology portion, keeps a few seconds
-of them, and after a fault waits until each has reported past the fault (or ``collect_s``
-has passed) before it locates. The feeder model behind location (power flow, sparse
-factorisations, scipy) is built when the first fault is to be located, or at configuration
-with ``prebuild``: a meter that never sees a fault does not carry it.
+is declared it goes back to the last seconds of its samples and fits the phasors of the
+fault's whole stable intervals (:func:`gridedge.meter.faults.interval.estimate`), publishes
+the fault with those intervals on ``faults/{feeder}`` (grid broker), and - given the grid -
+locates it with :func:`gridedge.meter.faults.locate` and publishes the location there too.
+Location combines the head's phasors (impedance method) with the voltage magnitudes the
+other meters of its topology portion fit over the same intervals and report on
+``meters/{id}/fault-voltages`` (built-in ``fault-reporter``; :mod:`gridedge.meter.faults.reports`):
+the algorithm waits until each has reported (or ``collect_s`` has passed). When the samples
+hold no stable interval (a fault in the first second, a gap, a fault of less than a cycle),
+it locates from the detector's frame sets alone and says so. The feeder model behind location
+(power flow, sparse factorisations, scipy) is built when the first fault is to be located,
+or at configuration with ``prebuild``: a meter that never sees a fault does not carry it.
 
 Parameters
 ----------
@@ -29,71 +32,95 @@ Parameters
 ``prebuild`` (bool, default false)
     Build the feeder model at configuration rather than at the first fault.
 ``downstream`` (bool, default true)
-    Use the voltages the other meters of the topology portion publish.
+    Use the voltages the other meters of the topology portion report.
 ``collect_s`` (float, default 1.0)
-    Longest wait for the downstream meters' frames after a fault, s.
+    Longest wait for the downstream meters' reports after a fault, s.
+``keep_s`` (float, default 3.0)
+    Seconds of samples kept for the fit: the 0.5 s before the fault, and the fault until
+    the detector declares it.
 
 Location can take longer than the meter's default deadline: give this algorithm its own
 ``deadline_s`` (5 s is ample for the Turin feeders).
 
 Messages: ``{"state": "detected", "kind", "inception_time", "detection_time",
-"cleared_time"}``, then ``{"state": "located", "line", "from_bus", "to_bus", "distance_m",
-"resistance_ohm", "kind", "ambiguous", "reasons", "candidates": [...], "meters_used",
-"meters_missing", "inception_time", "detection_time"}`` or ``{"state": "not located",
-"reason", "inception_time", "detection_time"}``.
+"cleared_time", "intervals"}`` (``intervals``: ``{"time", "frequency_hz", "prefault": [from,
+to], "fault": [from, to]}``, s and Hz, or null without a fit), then ``{"state": "located",
+"line", "from_bus", "to_bus", "distance_m", "resistance_ohm", "kind", "ambiguous",
+"reasons", "candidates": [...], "meters_used", "meters_missing", "phasors",
+"inception_time", "detection_time"}`` (``phasors``: ``"samples"`` from the interval fit, or
+``"frames: <why not samples>"``) or ``{"state": "not located", "reason", "inception_time",
+"detection_time"}``.
 """
 
 import math
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from gridedge import config
 from gridedge.errors import ConfigurationError, FaultLocationError, InvalidInputError
+from gridedge.grid.casenames import CASE_NAMES
 from gridedge.meter.faults.detection import DetectionSettings, FaultDetector, FaultEvent
-from gridedge.meter.faults.downstream import DownstreamVoltages
+from gridedge.meter.faults.interval import IntervalPhasors, VoltageReport, estimate
+from gridedge.meter.faults.reports import KEEP_S, intervals_body, report_from_body
+from gridedge.meter.history import SampleHistory
 from gridedge.meter.phasor import Frames
 from gridedge.meter.plugin import (
     EVENT,
     FRAMES,
     MESSAGES,
+    SAMPLES,
     BaseAlgorithm,
     Context,
     Declaration,
     Message,
     Output,
+    SampleBlock,
     Subscription,
 )
 from gridedge.meter.portion import other_meters, switch_states
-from gridedge.mqtt import Deduplicator, Topics
+from gridedge.mqtt import Deduplicator
 
-CASES = ("turin", "ieee33")
+
+@dataclass
+class _Pending:
+    """A declared fault waiting for the downstream meters' reports."""
+
+    event: FaultEvent
+    phasors: IntervalPhasors | str  # the fit, or why there is none
+    deadline: float
+    reports: dict[str, VoltageReport | str] = field(default_factory=dict)
 
 
 class FaultDetectorAlgorithm(BaseAlgorithm):
-    """Detect on every frame; locate each fault when the grid is known."""
+    """Detect on every frame; fit and locate each fault when the grid is known."""
 
     def __init__(self) -> None:
         self._detector: Any = None
         self._detector_key: tuple[Any, ...] = ()
+        self._history: SampleHistory | None = None
+        self._scaling: Any = None
+        self._f0 = 50.0
+        self._logger: Any = None
         self._case: str | None = None
         self._grid: Any = None
         self._feeder: Any = None
         self._states: dict[str, bool] = {}
         self._meter_id = ""
+        self._device_id = ""
         self._topic = ""
         self._publish: Any = None
-        self._topics = Topics()
-        self._downstream = DownstreamVoltages(())
+        self._downstream: frozenset[str] = frozenset()
         self._dedup = Deduplicator()
         self._collect_s = 1.0
-        self._pending: list[tuple[FaultEvent, float]] = []
+        self._pending: list[_Pending] = []
 
     def configure(self, context: Context) -> Declaration:
         """Build the detector; keep it (and what it remembers) while its settings stay."""
         parameters = context.parameters
         case = parameters.get("case")
-        if case is not None and case not in CASES:
-            raise ConfigurationError(f"case {case!r} is not one of {CASES}")
+        if case is not None and case not in CASE_NAMES:
+            raise ConfigurationError(f"case {case!r} is not one of {CASE_NAMES}")
         meter_id = str(parameters.get("meter", context.meter_id))
         states = switch_states(context.topology)
         if (case, meter_id, states) != (self._case, self._meter_id, self._states):
@@ -101,6 +128,8 @@ class FaultDetectorAlgorithm(BaseAlgorithm):
                 self._grid = None
             self._case, self._meter_id, self._states = case, meter_id, states
             self._feeder = None
+        self._device_id = context.meter_id
+        self._logger = context.logger
         self._topic = context.topics.faults(str(parameters.get("feeder", context.meter_id)))
         self._publish = context.publish
         nominal = parameters.get("nominal_voltage_v")
@@ -123,52 +152,91 @@ class FaultDetectorAlgorithm(BaseAlgorithm):
                 span_s=measurement.latency_s,
                 f0=measurement.f0,
             )
+        keep = _seconds(parameters, "keep_s", KEEP_S, minimum=1.0)
+        history = (measurement.fs, measurement.start_time, keep)
+        if self._history is None or history != (
+            self._history.fs,
+            self._history.start_time,
+            self._history.keep_s,
+        ):
+            self._history = SampleHistory(measurement.fs, measurement.start_time, 6, keep)
+        self._scaling = measurement.scaling
+        self._f0 = measurement.f0
         if parameters.get("prebuild", False) and case is not None:
             self._model()
-        collect = parameters.get("collect_s", 1.0)
-        if isinstance(collect, bool) or not isinstance(collect, int | float) or collect < 0:
-            raise ConfigurationError(f"collect_s must be a number >= 0, got {collect!r}")
-        self._collect_s = float(collect)
-        self._topics = context.topics
+        self._collect_s = _seconds(parameters, "collect_s", 1.0, minimum=0.0)
         meters: tuple[str, ...] = ()
         if parameters.get("downstream", True) and case is not None:
             meters = other_meters(context.topology, meter_id)
-        if self._downstream.meters != frozenset(meters):
-            self._downstream = DownstreamVoltages(meters)
+        self._downstream = frozenset(meters)
         subscriptions = tuple(
-            Subscription(context.topics.measurements(m), broker="monitoring") for m in meters
+            Subscription(context.topics.fault_voltages(m), broker="grid") for m in meters
         )
         return Declaration(
-            inputs=frozenset({FRAMES, MESSAGES} if meters else {FRAMES}),
+            inputs=frozenset({FRAMES, SAMPLES, MESSAGES} if meters else {FRAMES, SAMPLES}),
             outputs=(Output(self._topic, broker="grid", kind=EVENT),),
             subscriptions=subscriptions,
         )
 
+    def on_samples(self, block: SampleBlock) -> None:
+        """Keep the samples, in primary units, for the fit after a fault."""
+        assert self._history is not None
+        self._history.add(block.first_index, self._scaling.to_primary(block.samples))
+
     def on_frames(self, frames: Frames) -> None:
-        """Detect; publish every fault the frames complete, and locate it once it can be."""
+        """Detect; fit and publish every fault the frames complete; locate what is ready."""
         for event in self._detector.push(frames):
-            self._publish(self._topic, _detected(event))
+            phasors = self._fit(event)
+            body = _detected(event)
+            body["intervals"] = (
+                intervals_body(phasors.intervals) if isinstance(phasors, IntervalPhasors) else None
+            )
+            self._publish(self._topic, body)
             if self._case is not None:
-                self._pending.append((event, time.time() + self._collect_s))
+                deadline = time.time() + (self._collect_s if body["intervals"] else 0.0)
+                self._pending.append(_Pending(event, phasors, deadline))
         self._locate_ready()
 
     def on_message(self, message: Message) -> None:
-        """Keep a downstream meter's frame (copies dropped); locate what is ready."""
+        """Take a downstream meter's report of a pending fault (copies dropped)."""
         envelope = message.envelope
-        if not message.retained and not self._dedup.is_duplicate(envelope):
-            meter = self._topics.device_of(message.topic, "meters")
-            if meter is not None and message.topic == self._topics.measurements(meter):
-                self._downstream.add(meter, envelope.body)
+        if (
+            not message.retained
+            and envelope.sender in self._downstream
+            and not self._dedup.is_duplicate(envelope)
+        ):
+            try:
+                head, inception, report = report_from_body(envelope.body)
+            except InvalidInputError as exc:
+                self._logger.warning("report of %s dropped: %s", envelope.sender, exc)
+                return
+            for pending in self._pending:
+                if head == self._device_id and inception == pending.event.inception_time:
+                    pending.reports[envelope.sender] = report
         self._locate_ready()
 
+    def _fit(self, event: FaultEvent) -> IntervalPhasors | str:
+        """The event's phasors over its stable intervals, or why the samples hold none."""
+        assert self._history is not None
+        oldest, newest = self._history.span
+        try:
+            if math.isnan(oldest):
+                raise InvalidInputError("no samples kept yet")
+            start, samples = self._history.window(oldest, newest)
+            return estimate(
+                samples, start, self._history.fs, None, event.inception_time, f0=self._f0
+            )
+        except InvalidInputError as exc:
+            return str(exc)
+
     def _locate_ready(self) -> None:
-        """Locate the faults whose downstream frames are in, or whose wait is over."""
+        """Locate the faults whose reports are in, or whose wait is over."""
         while self._pending:
-            event, deadline = self._pending[0]
-            if not self._downstream.complete(event.time) and time.time() < deadline:
+            pending = self._pending[0]
+            if pending.reports.keys() < self._downstream and time.time() < pending.deadline:
                 return
             self._pending.pop(0)
-            self._publish(self._topic, self._located(event))
+            self._publish(self._topic, self._located(pending))
 
     def _case_grid(self) -> Any:
         if self._grid is None:
@@ -184,21 +252,23 @@ class FaultDetectorAlgorithm(BaseAlgorithm):
             self._feeder = FeederModel(self._case_grid(), self._meter_id, self._states or None)
         return self._feeder
 
-    def _located(self, event: FaultEvent) -> dict[str, Any]:
-        from gridedge.meter.faults.location import locate
+    def _located(self, pending: _Pending) -> dict[str, Any]:
+        from gridedge.meter.faults.location import locate, locate_reported
 
+        event, phasors = pending.event, pending.phasors
         times = {"inception_time": event.inception_time, "detection_time": event.detection_time}
-        voltages, prefault = self._downstream.around(event)
+        reports = {m: r for m, r in pending.reports.items() if not isinstance(r, str)}
         try:
-            found = locate(
-                self._model(),
-                event.prefault,
-                event.fault,
-                voltages,
-                kind=event.kind,
-                uncertainty=event.uncertainty,
-                prefault_voltages=prefault,
-            )
+            if isinstance(phasors, IntervalPhasors):
+                found = locate_reported(self._model(), phasors, reports, kind=event.kind)
+            else:
+                found = locate(
+                    self._model(),
+                    event.prefault,
+                    event.fault,
+                    kind=event.kind,
+                    uncertainty=event.uncertainty,
+                )
         except (FaultLocationError, InvalidInputError) as exc:
             return {"state": "not located", "reason": str(exc), **times}
         return {
@@ -218,7 +288,15 @@ class FaultDetectorAlgorithm(BaseAlgorithm):
             ],
             "meters_used": list(found.meters_used),
             "meters_missing": list(found.meters_missing),
+            "phasors": "samples" if isinstance(phasors, IntervalPhasors) else f"frames: {phasors}",
         }
+
+
+def _seconds(parameters: Any, name: str, default: float, *, minimum: float) -> float:
+    value = parameters.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= minimum:
+        raise ConfigurationError(f"{name} must be a number >= {minimum:g}, got {value!r}")
+    return float(value)
 
 
 def _detected(event: FaultEvent) -> dict[str, Any]:

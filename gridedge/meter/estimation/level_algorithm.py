@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
 from gridedge.errors import ConfigurationError, GridedgeError, InvalidInputError
+from gridedge.grid.casenames import CASE_NAMES
 from gridedge.meter.estimation.rounds import OwnReadings, Rounds, RoundSettings, decode, encode
 from gridedge.meter.phasor import Frames
 from gridedge.meter.plugin import (
@@ -29,7 +30,6 @@ from gridedge.meter.plugin import (
 )
 from gridedge.mqtt import Deduplicator
 
-CASES = ("turin", "ieee33")
 """The built-in grids a level can be configured for (``case`` parameter)."""
 
 Below = TypeVar("Below")
@@ -97,8 +97,8 @@ class LevelAlgorithm(BaseAlgorithm, abc.ABC, Generic[Below]):
     def configure(self, context: Context) -> Declaration:
         """Build the level (again only when what it depends on changed); subscribe below."""
         case = context.parameters.get("case", "turin")
-        if case not in CASES:
-            raise ConfigurationError(f"case {case!r} is not one of {CASES}")
+        if case not in CASE_NAMES:
+            raise ConfigurationError(f"case {case!r} is not one of {CASE_NAMES}")
         senders, bus, kv = self.prepare(context, case)
         self._settings = RoundSettings.of(context.parameters)
         self._rounds = Rounds(

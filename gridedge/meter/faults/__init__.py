@@ -5,10 +5,11 @@
 - :func:`classify` tells the fault kind from two phasor sets;
 - :mod:`gridedge.meter.faults.interval` fits the head's phasors over a fault's whole stable
   intervals from its samples (:class:`IntervalPhasors`), and the downstream meters'
-  magnitudes over the same intervals (:class:`VoltageReport`);
+  magnitudes over the same intervals (:class:`VoltageReport`), which
+  :mod:`gridedge.meter.faults.reports` carries between the meters;
 - :class:`FeederModel` prepares a feeder once per topology, and :func:`locate` finds the
   faulted bus pair, the distance and the fault resistance, with every candidate and an
-  ambiguity flag.
+  ambiguity flag (:func:`locate_reported` from an interval fit and its reports).
 """
 
 from gridedge import lazy
@@ -30,6 +31,7 @@ _EXPORTS = {
     "VoltageReport": "interval",
     "classify": "classification",
     "locate": "location",
+    "locate_reported": "location",
 }
 
 __all__ = [
@@ -47,6 +49,7 @@ __all__ = [
     "VoltageReport",
     "classify",
     "locate",
+    "locate_reported",
 ]
 
 

@@ -8,9 +8,11 @@ The head meter's samples go through the phasor estimator
 on its event the head meter fits its pre-fault and fault phasors over the whole stable
 intervals of its samples (:func:`gridedge.meter.faults.interval.estimate`), and the
 downstream meters fit their phase-voltage magnitudes over the same intervals
-(:func:`~gridedge.meter.faults.interval.voltage_report`) - what the head meter would ask them
-for. Every standard error is propagated from the DAQ's noise. :func:`locate` then runs with
-those phasors, their uncertainty, the meters' reports and the classified kind.
+(:func:`~gridedge.meter.faults.interval.voltage_report`) - what the meters' ``fault-detector``
+and ``fault-reporter`` do (:mod:`gridedge.meter.faults.reports`). Every standard error is
+propagated from the noise each meter finds in its own samples before the fault, as on the
+meters, which are not told their DAQ's. :func:`locate` then runs with those phasors, their
+uncertainty, the meters' reports and the classified kind.
 
 ``gridedge faults accuracy --case turin`` runs a campaign and prints the table.
 """
@@ -287,7 +289,7 @@ def measure(
     """Simulate one fault and return what the meters of its feeder report."""
     simulation = simulate(grid, fault, campaign, seed)
     head = feeder.head_meter.id
-    samples, start, fs, noise = _samples(simulation, head, campaign)
+    samples, start, fs = _samples(simulation, head)
     estimator = PhasorEstimator(fs, start_time=start)
     detector = FaultDetector.for_meter(grid, head, estimator, case.detection)
     detected = detector.push(estimator.push(samples))
@@ -295,30 +297,22 @@ def measure(
         return Measured(None, None, "not detected", {}, {}, {})
     event = detected[0]
     try:
-        phasors = estimate(samples, start, fs, noise, event.inception_time)
+        phasors = estimate(samples, start, fs, None, event.inception_time)
     except InvalidInputError as exc:
         return Measured(event, None, f"no stable fault interval: {exc}", {}, {}, {})
     voltages, sigmas, before = {}, {}, {}
     for meter in feeder.meters:
-        report = voltage_report(*_samples(simulation, meter, campaign), phasors)
+        report = voltage_report(*_samples(simulation, meter), None, phasors.intervals)
         voltages[meter], sigmas[meter] = report.voltages, report.sigma
         before[meter] = report.prefault_voltage
     return Measured(event, phasors, "", voltages, sigmas, before)
 
 
-def _samples(
-    simulation: Simulation, meter: str, campaign: Campaign
-) -> tuple[NDArray[np.float64], float, float, NDArray[np.float64]]:
-    """A meter's samples in primary units, their start time, fs, and the DAQ's noise (6,)."""
+def _samples(simulation: Simulation, meter: str) -> tuple[NDArray[np.float64], float, float]:
+    """A meter's samples in primary units, their start time and fs."""
     stream = simulation.source(meter)
     _, raw = stream.read(1 << 30)
-    scaling = stream.scaling
-    return (
-        scaling.to_primary(raw),
-        stream.start_time,
-        stream.fs,
-        np.abs(scaling.gain) * campaign.daq.noise_rms_v,
-    )
+    return stream.scaling.to_primary(raw), stream.start_time, stream.fs
 
 
 def _one(

@@ -9,8 +9,8 @@ import argparse
 import sys
 import time
 
-CASES = ("ieee33", "turin")
-"""The test cases of :data:`gridedge.meter.faults.accuracy.CASES`."""
+CASES = ("ieee33", "ieee33-dense", "turin")
+"""The networks of :data:`gridedge.meter.faults.accuracy.CASES` (a test keeps them equal)."""
 
 
 def add_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:

@@ -25,10 +25,13 @@ every stable one:
    fault, and two-cycle windows reject it only partly.
 4. *Standard errors.* The DAQ's per-sample noise (white; quantisation plus input noise) through
    the least-squares fit, ``sigma^2 (A^T A)^-1``; the pre-fault set adds what the frequency's
-   error does to its phase at the fault's time.
+   error does to its phase at the fault's time. A meter that does not know its DAQ's noise
+   leaves it to :func:`sample_noise`: the scatter of the samples before the fault about a fit
+   of the fundamental and its harmonics.
 
 Downstream meters compute their magnitudes with :func:`voltage_report` over the intervals the
-head meter found (their clocks are synchronised, as for synchrophasors).
+head meter found (:class:`FaultIntervals`; their clocks are synchronised, as for
+synchrophasors).
 """
 
 import logging
@@ -120,6 +123,30 @@ class IntervalSettings:
             )
 
 
+HARMONICS = 13
+"""Highest harmonic order fitted with the fundamental when the noise is taken from the samples."""
+
+
+@dataclass(frozen=True)
+class FaultIntervals:
+    """Where a head meter found a fault's stable intervals: what downstream meters fit over.
+
+    Attributes
+    ----------
+    time : float
+        The time phasors are referred to (the fault interval's middle), s.
+    frequency_hz : float
+        System frequency, Hz.
+    prefault_interval, fault_interval : tuple of float
+        First and last sample time of each interval, s.
+    """
+
+    time: float
+    frequency_hz: float
+    prefault_interval: tuple[float, float]
+    fault_interval: tuple[float, float]
+
+
 @dataclass(frozen=True, eq=False)
 class IntervalPhasors:
     """A fault's pre-fault and fault phasors over their whole stable intervals.
@@ -169,6 +196,13 @@ class IntervalPhasors:
         """
         return np.stack([self.fault_sigma, self.prefault_sigma])
 
+    @property
+    def intervals(self) -> FaultIntervals:
+        """The intervals, for the downstream meters' :func:`voltage_report`."""
+        return FaultIntervals(
+            self.time, self.frequency_hz, self.prefault_interval, self.fault_interval
+        )
+
 
 @dataclass(frozen=True, eq=False)
 class VoltageReport:
@@ -193,7 +227,7 @@ def estimate(
     samples: ArrayLike,
     start_time: float,
     fs: float,
-    noise: ArrayLike,
+    noise: ArrayLike | None,
     near_s: float,
     *,
     f0: float = 50.0,
@@ -210,9 +244,10 @@ def estimate(
         Time of the first sample, s (absolute time base).
     fs : float
         Sampling rate, Hz; a whole multiple of `f0`.
-    noise : array_like, shape (6,)
+    noise : array_like, shape (6,), or None
         Standard deviation of one sample per channel, V and A (for the DAQ model:
-        ``abs(scaling.gain) * daq.noise_rms_v``).
+        ``abs(scaling.gain) * daq.noise_rms_v``); None to take it from the samples before
+        the fault (:func:`sample_noise`).
     near_s : float
         Roughly when the fault began, s (:attr:`FaultEvent.inception_time`); the inception
         is searched for from ``search_cycles`` before it to one cycle after.
@@ -229,7 +264,6 @@ def estimate(
     """
     settings = settings or IntervalSettings()
     x = _samples(samples)
-    sigma = _noise(noise)
     n = _samples_per_cycle(fs, f0)
     near = round((near_s - start_time) * fs)
     first = near - round(settings.search_cycles * n)
@@ -243,6 +277,10 @@ def estimate(
             f"{settings.prefault_s} s before the fault near {near_s:.4f} s and the fault"
         )
     rough, _ = _frequency(x[first - lead : first, :3], n, fs, f0)
+    if noise is None:
+        sigma = sample_noise(x[first - lead : first], fs, rough, f0=f0)
+    else:
+        sigma = _noise(noise, len(CHANNELS))
     cycle = _one_cycle_phasors(x[:, 3:], n, fs, f0, rough)
     # Window index w is the one ending at sample w; the pre-fault state is the mean of the
     # windows of the cycle before the search.
@@ -307,8 +345,8 @@ def voltage_report(
     samples: ArrayLike,
     start_time: float,
     fs: float,
-    noise: ArrayLike,
-    head: IntervalPhasors,
+    noise: ArrayLike | None,
+    head: FaultIntervals,
     *,
     f0: float = 50.0,
 ) -> VoltageReport:
@@ -321,10 +359,11 @@ def voltage_report(
         base as the head meter's.
     start_time, fs, f0
         As for :func:`estimate`.
-    noise : array_like, shape (3,) or (6,)
-        Standard deviation of one sample per channel, V (the voltage channels are used).
-    head : IntervalPhasors
-        The head meter's estimate: its intervals and frequency.
+    noise : array_like, shape (3,) or (6,), or None
+        Standard deviation of one sample per channel, V (the voltage channels are used);
+        None to take it from the pre-fault interval's samples (:func:`sample_noise`).
+    head : FaultIntervals
+        The head meter's intervals and frequency (:attr:`IntervalPhasors.intervals`).
 
     Returns
     -------
@@ -342,9 +381,6 @@ def voltage_report(
         raise InvalidInputError(
             f"samples must be finite, of shape (n, 3) or (n, 6); got shape {x.shape}"
         )
-    sigma = np.asarray(noise, dtype=np.float64)
-    if sigma.shape not in ((3,), (len(CHANNELS),)) or not np.all(sigma > 0):
-        raise InvalidInputError(f"noise must hold 3 or 6 standard deviations > 0, got {sigma!r}")
     _samples_per_cycle(fs, f0)
     rows = []
     for begin, end in (head.prefault_interval, head.fault_interval):
@@ -355,6 +391,14 @@ def voltage_report(
                 f"{begin:.4f}-{end:.4f} s"
             )
         rows.append((first, last))
+    if noise is None:
+        prefault = x[rows[0][0] : rows[0][1] + 1, :3]
+        sigma = sample_noise(prefault, fs, head.frequency_hz, f0=f0)
+    else:
+        sigma = np.asarray(noise, dtype=np.float64)
+        if sigma.shape not in ((3,), (len(CHANNELS),)):
+            raise InvalidInputError(f"noise must hold 3 or 6 standard deviations, got {sigma!r}")
+        sigma = _noise(sigma[:3], 3)
     fitted = _Fit(start_time, fs, f0, head.frequency_hz, head.time)
     pre, pre_sigma = fitted.phasors(x[:, :3], sigma[:3], *rows[0])
     during, during_sigma = fitted.phasors(x[:, :3], sigma[:3], *rows[1])
@@ -367,6 +411,42 @@ def voltage_report(
         sigma=np.hypot(during_sigma / math.sqrt(2), pre_magnitude_sigma),
         prefault_voltage=float(abs(positive)),
     )
+
+
+def sample_noise(
+    samples: NDArray[np.float64], fs: float, frequency: float, *, f0: float = 50.0
+) -> NDArray[np.float64]:
+    """Standard deviation of one sample per channel, from a steady stretch of samples.
+
+    The scatter about a least-squares fit of an offset, the fundamental at `frequency` and
+    its harmonics up to :data:`HARMONICS` (below the Nyquist frequency), with the degrees of
+    freedom the fit takes: what the DAQ's quantisation and input noise, and whatever else
+    the fit does not explain, add to each sample.
+
+    Parameters
+    ----------
+    samples : ndarray of float64, shape (n, channels)
+        Primary values, V or A, of a stretch without a change of state.
+    fs, frequency, f0 : float
+        Sampling rate, system frequency and nominal frequency, Hz.
+
+    Raises
+    ------
+    InvalidInputError
+        Fewer samples than three cycles, or a channel without any scatter (a flat line).
+    """
+    n = _samples_per_cycle(fs, f0)
+    if samples.shape[0] < 3 * n:
+        raise InvalidInputError(
+            f"{samples.shape[0]} samples are too few to tell their noise; 3 cycles are needed"
+        )
+    orders = np.arange(1, min(HARMONICS, (n - 1) // 2) + 1)
+    angle = 2 * math.pi * frequency / fs * np.arange(samples.shape[0])[:, None] * orders
+    design = np.column_stack([np.ones(samples.shape[0]), np.cos(angle), np.sin(angle)])
+    residual = np.linalg.lstsq(design, samples, rcond=None)[1]
+    if residual.shape != (samples.shape[1],):
+        raise InvalidInputError("the samples do not determine a fit of their harmonics")
+    return _noise(np.sqrt(residual / (samples.shape[0] - design.shape[1])), samples.shape[1])
 
 
 class _Fit:
@@ -534,11 +614,11 @@ def _samples(samples: ArrayLike) -> NDArray[np.float64]:
     return x
 
 
-def _noise(noise: ArrayLike) -> NDArray[np.float64]:
+def _noise(noise: ArrayLike, channels: int) -> NDArray[np.float64]:
     sigma = np.asarray(noise, dtype=np.float64)
-    if sigma.shape != (len(CHANNELS),) or not np.all(np.isfinite(sigma) & (sigma > 0)):
+    if sigma.shape != (channels,) or not np.all(np.isfinite(sigma) & (sigma > 0)):
         raise InvalidInputError(
-            f"noise must hold {len(CHANNELS)} finite standard deviations > 0, got {sigma!r}"
+            f"noise must hold {channels} finite standard deviations > 0, got {sigma!r}"
         )
     return sigma
 

@@ -53,6 +53,7 @@ from gridedge.grid import FaultKind
 from gridedge.grid.sequence import to_phases, to_sequence
 from gridedge.meter.faults.classification import classify, phasor_set
 from gridedge.meter.faults.feeder import FeederModel
+from gridedge.meter.faults.interval import IntervalPhasors, VoltageReport
 
 logger = logging.getLogger(__name__)
 
@@ -267,6 +268,33 @@ def locate(
         reasons=tuple(reasons),
         meters_used=used,
         meters_missing=missing,
+    )
+
+
+def locate_reported(
+    feeder: FeederModel,
+    phasors: IntervalPhasors,
+    reports: Mapping[str, VoltageReport],
+    *,
+    kind: str | FaultKind | None = None,
+) -> FaultLocation:
+    """Locate from a head meter's interval fit and the downstream meters' reports of it.
+
+    :func:`locate` with the phasors and standard errors of
+    :func:`gridedge.meter.faults.interval.estimate` and, per meter, the magnitudes, their
+    standard errors and the pre-fault voltage of its
+    :func:`~gridedge.meter.faults.interval.voltage_report` over the same intervals: what the
+    ``fault-detector`` built-in does with its ``fault-reporter`` meters' answers.
+    """
+    return locate(
+        feeder,
+        phasors.prefault,
+        phasors.fault,
+        {m: r.voltages for m, r in reports.items()},
+        kind=kind,
+        uncertainty=phasors.uncertainty,
+        voltage_uncertainty={m: r.sigma for m, r in reports.items()},
+        prefault_voltages={m: r.prefault_voltage for m, r in reports.items()},
     )
 
 

@@ -211,8 +211,9 @@ def wait_ready(system: System, observer: Observer, timeout_s: float) -> None:
         (f"{m} running phasor-publisher", running(m, "phasor-publisher"))
         for m in system.options.hardware_meters
     ]
-    if "M1" in system.options.hardware_meters:
-        waits.append(("M1 running fault-detector", running("M1", "fault-detector")))
+    for meter in system.options.hardware_meters:
+        algorithm = "fault-detector" if meter == "M1" else "fault-reporter"
+        waits.append((f"{meter} running {algorithm}", running(meter, algorithm)))
     for service in ("simulator", "reconfiguration"):
         waits.append(
             (

@@ -8,8 +8,10 @@ the samples, fed in 10 ms DAQ blocks, into phasor frames. Then, as on the meters
 services of the distributed system but in-process:
 
 1. the feeder-head meter M1's fault detector declares the fault (first table: M1's frames
-   around it) and forms the pre-fault and during-fault phasor sets;
-2. the downstream meters' voltage sags (second table) are averaged over the same interval;
+   around it), and M1 fits its pre-fault and fault phasors over the stable intervals of its
+   samples;
+2. the downstream meters fit their voltage magnitudes (second table: their sags) over the
+   same intervals of their own samples;
 3. the locator finds the bus pair and the distance from both;
 4. the planner computes isolation and restoration, and the tripped breaker is closed again
    after isolation.
@@ -18,15 +20,15 @@ services of the distributed system but in-process:
 from typing import TextIO
 
 import numpy as np
+from numpy.typing import NDArray
 
 from gridedge.grid import Grid, cases
 from gridedge.grid import topology as grid_topology
 from gridedge.grid.waveform import FaultInception, Simulation, SwitchOperation, WaveformSettings
-from gridedge.meter.builtins.phasor_publisher import frame_body
 from gridedge.meter.faults.detection import FaultDetector
-from gridedge.meter.faults.downstream import DownstreamVoltages
 from gridedge.meter.faults.feeder import FeederModel
-from gridedge.meter.faults.location import locate
+from gridedge.meter.faults.interval import estimate, voltage_report
+from gridedge.meter.faults.location import locate_reported
 from gridedge.meter.phasor import Frames, PhasorEstimator
 from gridedge.services.reconfiguration.planner import Restorer
 from gridedge.services.reconfiguration.service import with_reclosing
@@ -40,16 +42,20 @@ SHOWN_S = (-0.06, 0.18)
 """Frames of the head meter shown, relative to the inception, s."""
 
 
-def _estimate(simulation: Simulation, meter_id: str, fs: float, rate: float) -> Frames:
+def _estimate(
+    simulation: Simulation, meter_id: str, fs: float, rate: float
+) -> tuple[Frames, NDArray[np.float64]]:
+    """A meter's frames, and its samples in primary units (from time 0)."""
     stream = simulation.source(meter_id)
     estimator = PhasorEstimator(fs, simulation.f0, rate, scaling=stream.scaling)
     block = round(fs / 100)
-    blocks = []
+    blocks, samples = [], []
     while True:
-        first, samples = stream.read(block)
-        if not len(samples):
-            return Frames.concatenate(blocks)
-        blocks.append(estimator.push(samples, first))
+        first, raw = stream.read(block)
+        if not len(raw):
+            return Frames.concatenate(blocks), np.concatenate(samples)
+        blocks.append(estimator.push(raw, first))
+        samples.append(stream.scaling.to_primary(raw))
 
 
 def run(fs: float = 6400.0, reporting_rate: float = 50.0, stream: TextIO | None = None) -> Frames:
@@ -75,7 +81,9 @@ def run(fs: float = 6400.0, reporting_rate: float = 50.0, stream: TextIO | None 
     if breaker is not None:
         events.append(SwitchOperation(FAULT.time_s + PROTECTION_DELAY_S, breaker, False))
     simulation = Simulation(grid, events, WaveformSettings(fs=fs, duration_s=DURATION_S))
-    frames = {m: _estimate(simulation, m, fs, reporting_rate) for m in simulation.meter_ids}
+    measured = {m: _estimate(simulation, m, fs, reporting_rate) for m in simulation.meter_ids}
+    frames = {m: seen[0] for m, seen in measured.items()}
+    samples = {m: seen[1] for m, seen in measured.items()}
     head = frames[HEAD_METER]
     line = grid.line(FAULT.location)
     print(
@@ -88,7 +96,12 @@ def run(fs: float = 6400.0, reporting_rate: float = 50.0, stream: TextIO | None 
     _print_head(head, stream)
     _print_sags(grid, frames, stream)
     _detect_locate_plan(
-        grid, frames, breaker, PhasorEstimator(fs, grid.frequency_hz, reporting_rate), stream
+        grid,
+        frames,
+        samples,
+        breaker,
+        PhasorEstimator(fs, grid.frequency_hz, reporting_rate),
+        stream,
     )
     return head
 
@@ -134,6 +147,7 @@ def _print_sags(grid: Grid, frames: dict[str, Frames], stream: TextIO | None) ->
 def _detect_locate_plan(
     grid: Grid,
     frames: dict[str, Frames],
+    samples: dict[str, NDArray[np.float64]],
     breaker: str | None,
     estimator: PhasorEstimator,
     stream: TextIO | None,
@@ -151,25 +165,17 @@ def _detect_locate_plan(
         f"({event.prefault_frames} pre-fault and {event.fault_frames} fault frames)",
         file=stream,
     )
+    fs = estimator.fs
+    phasors = estimate(samples[HEAD_METER], 0.0, fs, None, event.inception_time)
     region = grid_topology.of(grid).meter_region(HEAD_METER)
     downstream = [m.id for m in grid.meters if m.bus in region and m.id != HEAD_METER]
-    collected = DownstreamVoltages(downstream)
-    for meter_id in downstream:
-        for k in range(len(frames[meter_id])):
-            collected.add(meter_id, frame_body(frames[meter_id], k))
-    voltages, prefault = collected.around(event)
-    found = locate(
-        FeederModel(grid, HEAD_METER),
-        event.prefault,
-        event.fault,
-        voltages,
-        kind=event.kind,
-        uncertainty=event.uncertainty,
-        prefault_voltages=prefault,
-    )
+    reports = {m: voltage_report(samples[m], 0.0, fs, None, phasors.intervals) for m in downstream}
+    found = locate_reported(FeederModel(grid, HEAD_METER), phasors, reports, kind=event.kind)
     truth = FAULT.fraction * grid.line(FAULT.location).length_km * 1e3
+    fitted_ms = 1000 * (phasors.fault_interval[1] - phasors.fault_interval[0])
     print(
-        f"Location ({HEAD_METER}'s phasors and the voltage magnitudes of "
+        f"Location ({HEAD_METER}'s phasors over {fitted_ms:.0f} ms of the fault and the "
+        f"voltage magnitudes of "
         f"{len(found.meters_used)} downstream meters): line {found.line}, "
         f"{found.from_bus}-{found.to_bus}, {found.distance_m:.0f} m from {found.from_bus} "
         f"(truth {truth:.0f} m, error {found.distance_m - truth:+.0f} m), "

@@ -212,9 +212,11 @@ class System:
             )
             if self.options.se_interval_s > 0:
                 algorithms.append({"name": "se-mv", "version": "1.0.0", "parameters": rounds})
-        elif meter_id in LV_LEVELS and self.options.se_interval_s > 0:
-            parameters = {**rounds, "transformer": LV_LEVELS[meter_id]}
-            algorithms.append({"name": "se-lv", "version": "1.0.0", "parameters": parameters})
+        else:
+            algorithms.append({"name": "fault-reporter", "version": "1.0.0", "parameters": {}})
+            if meter_id in LV_LEVELS and self.options.se_interval_s > 0:
+                parameters = {**rounds, "transformer": LV_LEVELS[meter_id]}
+                algorithms.append({"name": "se-lv", "version": "1.0.0", "parameters": parameters})
         acquisition = {
             "backend": "simulated",
             "fs": 6400.0,

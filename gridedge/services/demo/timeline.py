@@ -76,7 +76,7 @@ class Observer:
                     "se/mv/#",
                 )
             ]
-            + [topics.topology()],
+            + [topics.topology(), topics.fault_voltages("+")],
             "monitoring": [topics.status("+"), topics.service_status("+")],
         }
         for name, subscriptions in filters.items():
@@ -280,10 +280,17 @@ def _fault(
 ) -> Moment:
     if body.get("state") == "detected":
         confirmed = 1000 * (body["detection_time"] - inception)
+        intervals = body.get("intervals")
+        fitted = (
+            f"its samples fitted over {1000 * (intervals['fault'][1] - intervals['fault'][0]):.0f}"
+            " ms of fault"
+            if intervals
+            else "no stable interval in its samples"
+        )
         return Moment(
             ts,
             f"fault detected at {sender} ({body.get('kind')}; confirmed by its frame of "
-            f"{confirmed:.0f} ms, published with the phasor sets)",
+            f"{confirmed:.0f} ms; {fitted})",
             "detected",
         )
     if body.get("state") != "located":

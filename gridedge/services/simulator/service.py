@@ -10,6 +10,11 @@ What it does, each part in a thread of its own:
 - **Protection**: a fault that appears in the scenario opens its feeder's breaker
   ``protection_delay_s`` later (an event written to the scenario, so the hardware meters see
   the trip too).
+- **Fault reports**: the simulated meters answer a feeder head's detected fault
+  (``faults/{feeder}`` with its intervals) with their voltages over those intervals on
+  ``meters/{id}/fault-voltages``, as the ``fault-reporter`` algorithm of a real meter does
+  (:mod:`gridedge.meter.faults.reports`); the sampling thread keeps their last seconds of
+  samples and answers once it has simulated past the fault.
 - **Switches** (commands thread): the remotely controlled switches answer
   ``switches/{id}/command`` with select-before-operate (:mod:`.switchboard`); an operation is
   written to the scenario ``operate_s`` ahead, and acknowledged when the switch has moved.
@@ -26,6 +31,7 @@ dropped (:class:`gridedge.mqtt.Deduplicator`).
 import heapq
 import itertools
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -33,10 +39,17 @@ from typing import Any
 
 from gridedge.errors import ConfigurationError, GridedgeError, InvalidInputError
 from gridedge.grid import cases
+from gridedge.grid.casenames import CASE_NAMES
 from gridedge.grid.scenario import Entry, ScenarioFile, advance
 from gridedge.grid.waveform import FaultInception, Simulation, SwitchOperation, WaveformSettings
 from gridedge.meter.builtins.phasor_publisher import frame_body
 from gridedge.meter.estimation.rounds import encode, round_time
+from gridedge.meter.faults.reports import (
+    ReportRequest,
+    VoltageReporter,
+    report_body,
+    request_from_body,
+)
 from gridedge.meter.pacing import Pacer
 from gridedge.meter.phasor import PhasorEstimator
 from gridedge.meter.settings import GRID, MONITORING
@@ -55,7 +68,6 @@ from gridedge.services.simulator.switchboard import SwitchBoard
 
 logger = logging.getLogger(__name__)
 
-CASES = {"turin": cases.turin, "ieee33": cases.ieee33}
 
 MAX_BEHIND_S = 0.5
 """The sampling loop skips ahead when it is this far behind real time, s."""
@@ -119,12 +131,12 @@ class SimulatorService:
         self.settings = settings
         self.scenario = ScenarioFile(settings.scenario)
         self.follower = self.scenario.follow()
-        if self.follower.case not in CASES:
+        if self.follower.case not in CASE_NAMES:
             raise ConfigurationError(
                 f"scenario {settings.scenario}: case {self.follower.case!r} is not one of "
-                f"{sorted(CASES)}"
+                f"{CASE_NAMES}"
             )
-        self.grid = CASES[self.follower.case]()
+        self.grid = getattr(cases, self.follower.case)()
         unknown = set(settings.hardware_meters) - {m.id for m in self.grid.meters}
         if unknown:
             raise ConfigurationError(f"simulator.hardware_meters: unknown meters {sorted(unknown)}")
@@ -135,6 +147,7 @@ class SimulatorService:
         self._stop = threading.Event()
         self._scheduler = Scheduler()
         self._dedup = Deduplicator()
+        self._requests: queue.SimpleQueue[ReportRequest] = queue.SimpleQueue()
         self._started = time.time()
         self._connections: dict[str, Connection] = {}
         self.topics = Topics()
@@ -162,7 +175,7 @@ class SimulatorService:
                 )
             commands = threading.Thread(
                 target=self._connections[GRID].serve,
-                args=(self._stop, self._command),
+                args=(self._stop, self._received),
                 kwargs={"log": logger},
                 name="commands",
                 daemon=True,
@@ -172,6 +185,7 @@ class SimulatorService:
             if self.settings.se_interval_s > 0:
                 estimation.start()
             self._connections[GRID].subscribe(settings.topics.switch_command("+"))
+            self._connections[GRID].subscribe(settings.topics.faults("+"))
             announce(
                 self._connections[MONITORING],
                 settings,
@@ -223,6 +237,10 @@ class SimulatorService:
             for m in self.simulated
         }
         sequencers = {m: Sequencer(m) for m in self.simulated}
+        reporters = {
+            m: VoltageReporter(settings.fs, simulation.settings.start_time, simulation.f0)
+            for m in self.simulated
+        }
         counts = dict.fromkeys(self.simulated, 0)
         block = max(1, round(settings.block_s * settings.fs))
         topics = self.topics
@@ -241,15 +259,35 @@ class SimulatorService:
                 position += behind
             pacer.wait_for(position + block)
             for meter in self.simulated:
-                frames = estimators[meter].push(
-                    simulation.samples(meter, position, block), position
-                )
+                raw = simulation.samples(meter, position, block)
+                frames = estimators[meter].push(raw, position)
+                reporters[meter].add(position, simulation.scalings[meter].to_primary(raw)[:, :3])
                 for k in range(len(frames)):
                     if counts[meter] % settings.decimation == 0:
                         envelope = sequencers[meter].seal(frame_body(frames, k))
                         monitoring.send(topics.measurements(meter), envelope)
                     counts[meter] += 1
+            self._report_faults(reporters, sequencers)
             position += block
+
+    def _report_faults(
+        self, reporters: dict[str, VoltageReporter], sequencers: dict[str, Sequencer]
+    ) -> None:
+        """Hand the heads' requests to the simulated meters; publish what they answer."""
+        while True:
+            try:
+                request = self._requests.get_nowait()
+            except queue.Empty:
+                break
+            for meter, reporter in reporters.items():
+                if meter != request.head:
+                    reporter.request(request)
+        for meter, reporter in reporters.items():
+            for request, report in reporter.ready():
+                self._connections[GRID].send(
+                    self.topics.fault_voltages(meter),
+                    sequencers[meter].seal(report_body(request, report)),
+                )
 
     def _take_up(self, entries: tuple[Entry, ...]) -> None:
         """Schedule the state messages of switch events; let protection act on faults."""
@@ -327,6 +365,25 @@ class SimulatorService:
             )
 
     # -- commands --------------------------------------------------------------------------
+
+    def _received(self, received: Received) -> None:
+        if self.topics.device_of(received.topic, "faults") is not None:
+            self._fault(received)
+        else:
+            self._command(received)
+
+    def _fault(self, received: Received) -> None:
+        """Queue a head's request for the simulated meters' voltages of its fault."""
+        try:
+            envelope = received.envelope()
+            if received.retain or self._dedup.is_duplicate(envelope):
+                return
+            request = request_from_body(envelope.sender, envelope.body)
+        except InvalidInputError as exc:
+            logger.warning("ignoring a fault message on %s: %s", received.topic, exc)
+            return
+        if request is not None:
+            self._requests.put(request)
 
     def _command(self, received: Received) -> None:
         topics = self.topics
