@@ -4,5 +4,5 @@ Command-line parsers and settings check a case name long before (or without ever
 the grid; importing the cases would load the model and its solvers into every meter.
 """
 
-CASE_NAMES = ("ieee33", "turin")
+CASE_NAMES = ("cigre_mv", "ieee33", "turin")
 """Every function of :mod:`gridedge.grid.cases`, by name."""

@@ -14,11 +14,9 @@ from gridedge.grid.waveform import FaultClearance, FaultInception, Simulation, W
 
 logger = logging.getLogger(__name__)
 
-CASES = {"turin": cases.turin, "ieee33": cases.ieee33}
-
 
 def _grid(args: argparse.Namespace) -> Grid:
-    return CASES[args.case]() if args.case else jsonformat.load(args.file)
+    return getattr(cases, args.case)() if args.case else jsonformat.load(args.file)
 
 
 def run_grid(args: argparse.Namespace) -> int:

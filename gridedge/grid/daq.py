@@ -17,7 +17,8 @@ input range               +-10 V (bipolar, single-ended)
 sensor output             0 .. 10 V, zero at 5 V
 input noise               1 LSB rms, white, Gaussian (assumed)
 voltage full scale        +-2 x nominal peak phase voltage
-current full scale        +-25 x peak rated current of the branch
+current full scale        +-25 x peak rated current of the sensors
+                          (``Meter.current_rating_a``, else the branch's)
 ========================  ===========================================
 """
 
@@ -48,8 +49,8 @@ class DaqSettings:
     voltage_full_scale_pu : float
         Instantaneous voltage (in p.u. of the nominal peak phase voltage) mapped to 10 V.
     current_full_scale : float
-        Instantaneous current (in multiples of the branch's peak rated current) mapped to
-        10 V.
+        Instantaneous current (in multiples of the sensors' peak rated current,
+        ``Meter.current_rating_a`` or the branch's) mapped to 10 V.
     """
 
     bits: int = 12

@@ -483,6 +483,12 @@ class Meter:
         from the bus into the branch. Without it the meter measures voltages only.
     channels : tuple of str
         Channels wired, a subset of :data:`gridedge.channels.CHANNELS`.
+    current_rating_a : float, optional
+        Rated primary current of its current sensors, A RMS; their full scale is a multiple
+        of it (:class:`gridedge.grid.daq.DaqSettings`). The measured branch's ampacity (or
+        rated current) when not given. A meter that locates faults needs sensors that do not
+        saturate at the feeder's largest fault current, which may be tens of times the
+        cable's ampacity.
     name : str
         Free text.
     """
@@ -491,6 +497,7 @@ class Meter:
     bus: str
     branch: str | None = None
     channels: tuple[str, ...] = CHANNELS
+    current_rating_a: float | None = None
     name: str = ""
 
     def __post_init__(self) -> None:
@@ -507,6 +514,11 @@ class Meter:
             )
         elif self.branch is None and any(c.startswith("I") for c in channels):
             problems.add(f"{_label(self)}: current channels need a branch to measure")
+        _check_number(
+            problems, self, "current_rating_a", low=0.0, low_inclusive=False, optional=True
+        )
+        if self.current_rating_a is not None and self.branch is None:
+            problems.add(f"{_label(self)}: current_rating_a needs a branch to measure")
         object.__setattr__(self, "channels", channels)
         _finish(self, problems)
 

@@ -257,8 +257,8 @@ class Simulation:
         meter = self.grid.meter(meter_id)
         kv = self.grid.bus(meter.bus).kv
         voltage_peak = self.daq.voltage_full_scale_pu * kv * 1e3 / math.sqrt(3) * math.sqrt(2)
-        rated = DEFAULT_RATED_A
-        if meter.branch is not None:
+        rated = meter.current_rating_a or DEFAULT_RATED_A
+        if meter.branch is not None and meter.current_rating_a is None:
             branch = self.grid.branch(meter.branch)
             if isinstance(branch, Line):
                 rated = branch.ampacity_a or DEFAULT_RATED_A

@@ -15,7 +15,8 @@ def p95(outcomes) -> float:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("case", "limit_m"), [("turin", 10.0), ("ieee33", 20.0), ("ieee33-dense", 15.0)]
+    ("case", "limit_m"),
+    [("turin", 10.0), ("cigre_mv", 20.0), ("ieee33", 20.0), ("ieee33-dense", 15.0)],
 )
 def test_twelve_bit_campaign(case, limit_m) -> None:
     outcomes = run(case, 40, seed=2)
@@ -26,8 +27,8 @@ def test_twelve_bit_campaign(case, limit_m) -> None:
     assert all(o.location.ambiguous for o in outcomes if not o.correct_pair)
     low = [o for o in outcomes if o.fault.resistance_ohm <= 10]
     assert sum(o.correct_pair for o in low) >= 0.95 * len(low)
-    # Within 220 m (Turin) or 1 km (IEEE 33) sections, with a 12-bit DAQ (200-fault
-    # campaigns: 5.6 m, 16.3 m and 9.3 m).
+    # Within 220 m (Turin), 0.24-4.9 km (CIGRE MV) or 1 km (IEEE 33) sections, with a 12-bit
+    # DAQ (200-fault campaigns of seed 1: 5.5 m, 8.9 m, 16.1 m and 9.3 m).
     assert p95(low) <= limit_m
     assert np.median([o.error_m for o in outcomes]) <= 3.0
     # The locations' own standard deviations are honest: three of them cover the error.

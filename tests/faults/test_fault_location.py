@@ -233,6 +233,19 @@ def test_measured_prefault_voltages_replace_the_model_ones(grid) -> None:
     assert informed.candidates[0].mismatch_pu < plain.candidates[0].mismatch_pu / 10
 
 
+def test_a_fault_at_a_bus_is_said_to_be_on_either_side(grid, feeders) -> None:
+    # 0.4 m into F1-03: the measurements place it at SS02, which F1-02 also ends at. Which
+    # section to isolate is then a guess, and the result says so.
+    result = located(grid, feeders["M1"], "F1-03", 0.002, "b-c", 5.0)
+    assert result.line in ("F1-02", "F1-03")
+    assert result.ambiguous
+    assert any("at bus SS02" in r and "either side" in r for r in result.reasons), result.reasons
+    # 11 m into it, the head's sag and the meters' tell the side.
+    result = located(grid, feeders["M1"], "F1-03", 0.05, "b-c", 5.0)
+    assert result.line == "F1-03"
+    assert not result.ambiguous, result.reasons
+
+
 def test_a_fault_kind_that_does_not_fit_is_flagged(grid, feeders) -> None:
     # Earth named for a fault without: located, but said not to fit.
     result = located(grid, feeders["M1"], "F1-02", 0.5, "b-c", 2.0, kind="b-c-g")

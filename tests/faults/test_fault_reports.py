@@ -103,8 +103,9 @@ def test_a_reporter_answers_once_its_samples_cover_the_fault_and_says_when_they_
     [(answered, report)] = reporter.ready()
     assert answered == request
     expected = voltage_report(voltages, 0.0, FS, None, phasors.intervals)
-    assert report.voltages == pytest.approx(expected.voltages, rel=1e-12)
-    assert report.sigma == pytest.approx(expected.sigma, rel=1e-9)
+    # The history keeps float32: 1e-4 V of 12.7 kV, against a standard error of about 1 V.
+    assert report.voltages == pytest.approx(expected.voltages, abs=1e-4)
+    assert report.sigma == pytest.approx(expected.sigma, rel=1e-4)
     # Asked too late: the pre-fault interval has left a 1 s history.
     late = VoltageReporter(FS, 0.0, 50.0, keep_s=1.0)
     late.add(0, voltages)

@@ -5,7 +5,7 @@ import pytest
 
 from gridedge.errors import InvalidInputError
 from gridedge.grid import FaultKind, FaultStudy, bus_fault, fault
-from gridedge.grid.cases import ieee33, turin
+from gridedge.grid.cases import cigre_mv, ieee33, turin
 from gridedge.grid.sequence import to_sequence
 
 pytest.importorskip("opendssdirect")
@@ -17,6 +17,8 @@ TOLERANCE = 0.005
 KINDS = ("a-g", "b-c", "b-c-g", "a-b-c", "c-a-g", "a-b")
 
 CASES = {
+    # A long cable behind a Dyn1 transformer, an overhead line, and a tie open at one end.
+    "cigre_mv": (cigre_mv, [("L2-3", 0.45), ("L13-14", 0.7), ("L11-4", 0.5)]),
     "ieee33": (ieee33, [("L8-9", 0.4), ("L29-30", 0.0)]),
     # A mid-feeder cable, an LV cable behind a Dyn11 transformer, and the tie (open at one end).
     "turin": (turin, [("F1-04", 0.37), ("SS05-F2-10", 0.5), ("TIE", 0.5)]),

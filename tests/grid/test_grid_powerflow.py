@@ -5,7 +5,7 @@ import pytest
 
 from gridedge.errors import ConvergenceError, InvalidInputError
 from gridedge.grid import Bus, Grid, Line, Load, Source, Transformer, from_pandapower, power_flow
-from gridedge.grid.cases import ieee33
+from gridedge.grid.cases import cigre_mv, ieee33
 
 pp = pytest.importorskip("pandapower")
 networks = pytest.importorskip("pandapower.networks")
@@ -44,6 +44,34 @@ def test_cigre_mv_matches_pandapower(closed) -> None:
     for index in net.line.index[:5]:
         expected_ka = net.res_line.i_from_ka[index]
         assert abs(result.current_of(f"line{index}")) / 1e3 == pytest.approx(expected_ka, rel=1e-3)
+
+
+def test_the_typed_cigre_mv_case_matches_pandapower() -> None:
+    """Our typed-in CIGRE MV case (ties open, no DER) against pandapower's network."""
+    net = networks.create_cigre_network_mv(with_der=False)
+    expected = pandapower_voltages(net)
+    grid = cigre_mv()
+    result = power_flow(grid)
+    ours = np.array([result.voltage_of(str(i)) for i in net.bus.index])
+    assert np.max(np.abs(ours - expected)) < 1e-7  # the two solvers' tolerances; a typo is 1e-4
+    for index, row in net.line.iterrows():
+        line = grid.line(f"L{row.from_bus}-{row.to_bus}")
+        assert line.length_km == row.length_km
+        assert (line.r1_ohm_per_km, line.x1_ohm_per_km) == (row.r_ohm_per_km, row.x_ohm_per_km)
+        assert line.ampacity_a == pytest.approx(1e3 * row.max_i_ka)
+        expected_ka = net.res_line.i_from_ka[index]
+        assert abs(result.current_of(line.id)) / 1e3 == pytest.approx(
+            expected_ka, rel=1e-5, abs=1e-6
+        )
+    loads = {load.id: (load.bus, load.p_kw, load.q_kvar) for load in grid.loads}
+    assert loads == {  # the powers typed to the watt and var
+        row["name"].removeprefix("Load "): (
+            str(row.bus),
+            pytest.approx(1e3 * row.p_mw, abs=1e-3),
+            pytest.approx(1e3 * row.q_mvar, abs=1e-3),
+        )
+        for _, row in net.load.iterrows()
+    }
 
 
 def test_sweep_and_newton_agree_on_radial_grids() -> None:

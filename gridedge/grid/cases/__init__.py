@@ -1,6 +1,7 @@
-"""Ready-made grids: the Turin test case of the paper and the IEEE 33-bus feeder."""
+"""Ready-made grids: the Turin case of the paper, the IEEE 33-bus feeder, the CIGRE MV network."""
 
+from gridedge.grid.cases.cigre_mv import cigre_mv
 from gridedge.grid.cases.ieee33 import ieee33
 from gridedge.grid.cases.turin import turin
 
-__all__ = ["ieee33", "turin"]
+__all__ = ["cigre_mv", "ieee33", "turin"]

@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 
 from gridedge.errors import GridedgeError, InvalidInputError
 from gridedge.grid import FaultKind, Grid, Meter
-from gridedge.grid.cases import ieee33, turin
+from gridedge.grid.cases import cigre_mv, ieee33, turin
 from gridedge.grid.daq import DaqSettings
 from gridedge.grid.waveform import FaultClearance, FaultInception, Simulation, WaveformSettings
 from gridedge.meter.faults.detection import DetectionSettings, FaultDetector, FaultEvent
@@ -81,8 +81,12 @@ class Case:
 # Overcurrent pick-up above the IEEE 33-bus feeder's 210 A load with margin for its growth.
 _IEEE33_DETECTION = DetectionSettings(overcurrent_a=340.0)
 
+# Overcurrent pick-up above the CIGRE feeders' cable rating (145 A) with margin.
+_CIGRE_DETECTION = DetectionSettings(overcurrent_a=300.0)
+
 CASES = {
     "turin": Case(turin, ("M1", "M3")),
+    "cigre_mv": Case(cigre_mv, ("HEAD1", "HEAD2"), _CIGRE_DETECTION),
     "ieee33": Case(ieee33_metered, ("HEAD",), _IEEE33_DETECTION),
     "ieee33-dense": Case(ieee33_densely_metered, ("HEAD",), _IEEE33_DETECTION),
 }

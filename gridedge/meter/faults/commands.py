@@ -9,7 +9,7 @@ import argparse
 import sys
 import time
 
-CASES = ("ieee33", "ieee33-dense", "turin")
+CASES = ("cigre_mv", "ieee33", "ieee33-dense", "turin")
 """The networks of :data:`gridedge.meter.faults.accuracy.CASES` (a test keeps them equal)."""
 
 

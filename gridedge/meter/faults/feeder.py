@@ -89,7 +89,8 @@ class LocationSettings:
         of the feeder explains the measurements.
     same_point_m : float
         Candidates within this distance of one bus are one point (the end of a section and
-        the start of the next).
+        the start of the next); when they score alike, the result is ambiguous as to which
+        side of the bus the fault is on.
     """
 
     samples_per_section: int = 16

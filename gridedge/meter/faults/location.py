@@ -483,18 +483,25 @@ def _ambiguities(
     settings = feeder.settings
     best = candidates[0]
     reasons = []
-    # Points of the best section only refine the distance; another section is another answer.
-    close = [
+    # Points of the best section only refine the distance; another section is another answer,
+    # even at the bus the two share: isolating the wrong one of them leaves the fault on.
+    others = [
         c
         for c in candidates[1:]
-        if c.score - best.score < settings.ambiguity_chi2
-        and c.line != best.line
-        and not _same_point(feeder, best, c)
+        if c.score - best.score < settings.ambiguity_chi2 and c.line != best.line
     ]
+    close = [c for c in others if not _same_point(feeder, best, c)]
     if close:
         names = ", ".join(f"{c.from_bus}-{c.to_bus} at {c.distance_m:.0f} m" for c in close)
         evidence = "the meters' voltages" if observations else "no meter voltages, and the phasors"
         reasons.append(f"{evidence} fit {names} about as well")
+    across = sorted({c.line for c in others if _same_point(feeder, best, c)})
+    if across:
+        bus = sorted(_near_buses(feeder, best))[0]
+        reasons.append(
+            f"the fault is at bus {bus} as far as the measurements tell, which joins "
+            f"{best.line} and {', '.join(across)}: it may be on either side"
+        )
     if best.score / (observations + 1) > settings.misfit_chi2:
         reasons.append(
             f"even the best candidate explains the measurements poorly (score {best.score:.3g} "
