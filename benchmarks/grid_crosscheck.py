@@ -13,7 +13,7 @@ import pandapower as pp
 from pandapower import networks
 
 from gridedge.grid import FaultStudy, from_pandapower, power_flow
-from gridedge.grid.cases import ieee33, turin
+from gridedge.grid.cases import cigre_mv, ieee33, turin
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "grid"))
 from grid_oracles import opendss_fault
@@ -52,6 +52,7 @@ def faults() -> None:
     cases = {
         "IEEE 33-bus": (ieee33(), [("L8-9", 0.4), ("L29-30", 0.0), ("L3-23", 1.0)]),
         "Turin": (turin(), [("F1-04", 0.37), ("F2-02", 0.9), ("SS05-F2-10", 0.5), ("TIE", 0.5)]),
+        "CIGRE MV": (cigre_mv(), [("L2-3", 0.45), ("L13-14", 0.7), ("L11-4", 0.5)]),
     }
     for name, (grid, locations) in cases.items():
         study = FaultStudy(grid)

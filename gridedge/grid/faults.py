@@ -338,7 +338,7 @@ class FaultStudy:
                 [(1 - x) * zp[:, p] + x * zp[:, q], (1 - x) * zq[:, p] + x * zq[:, q]], axis=1
             )
             self_f = (1 - x) * row_f[:, 0] + x * row_f[:, 1] + x * (1 - x) * series
-            deltas = np.stack([-(1 - x) * half_shunt, -x * half_shunt, 2 * half_shunt], axis=1)
+            deltas = np.stack([-(1 - x) * half_shunt, -x * half_shunt, half_shunt], axis=1)
             z_col, z_ff = _move_shunts(
                 np.stack([zp, zq], axis=1), [p, q], row_f, column_f, self_f, deltas
             )
