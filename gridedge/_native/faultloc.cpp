@@ -62,9 +62,9 @@ gridedge::HeadPhasors head(const py::array& array, const char* name) {
 gridedge::FaultLocator make_locator(const py::array& parent, const py::array& series,
                                     const py::array& half_shunt, const py::array& side,
                                     const py::array& end, const py::array& from_end,
-                                    const py::array& to_end, const py::array& transfer,
-                                    const py::array& head_transfer, const py::array& head_ratio,
-                                    int samples, int iterations) {
+                                    const py::array& to_end, const py::array& end_impedance,
+                                    const py::array& transfer, const py::array& head_transfer,
+                                    const py::array& head_ratio, int samples, int iterations) {
   const auto parents = checked<IndexArray>(parent, "parent", "int64", {-1});
   const py::ssize_t n = parents.shape(0);
   const auto transfers = checked<ComplexArray>(transfer, "transfer", "complex128", {3, -1, -1});
@@ -78,6 +78,8 @@ gridedge::FaultLocator make_locator(const py::array& parent, const py::array& se
         copy<Complex>(checked<ComplexArray>(end, "end", "complex128", {n, 3})),
         copy<std::int64_t>(checked<IndexArray>(from_end, "from_end", "int64", {n})),
         copy<std::int64_t>(checked<IndexArray>(to_end, "to_end", "int64", {n})),
+        copy<Complex>(
+            checked<ComplexArray>(end_impedance, "end_impedance", "complex128", {n, 3, 4})),
         copy<Complex>(transfers),
         copy<Complex>(checked<ComplexArray>(head_transfer, "head_transfer", "complex128", {3, e})),
         copy<Complex>(checked<ComplexArray>(head_ratio, "head_ratio", "complex128", {3, m})),
@@ -171,8 +173,8 @@ PYBIND11_MODULE(faultloc, m) {
   py::class_<gridedge::FaultLocator>(m, "FeederKernel")
       .def(py::init(&make_locator), py::arg("parent"), py::arg("series"), py::arg("half_shunt"),
            py::arg("side"), py::arg("end"), py::arg("from_end"), py::arg("to_end"),
-           py::arg("transfer"), py::arg("head_transfer"), py::arg("head_ratio"), py::arg("samples"),
-           py::arg("iterations"))
+           py::arg("end_impedance"), py::arg("transfer"), py::arg("head_transfer"),
+           py::arg("head_ratio"), py::arg("samples"), py::arg("iterations"))
       .def_property_readonly("sections", &gridedge::FaultLocator::sections)
       .def_property_readonly("meters", &gridedge::FaultLocator::meters)
       .def("locate", &locate, py::arg("during"), py::arg("prefault"), py::arg("phases"),

@@ -13,6 +13,7 @@ class FeederKernel:
         end: NDArray[np.complex128],
         from_end: NDArray[np.int64],
         to_end: NDArray[np.int64],
+        end_impedance: NDArray[np.complex128],
         transfer: NDArray[np.complex128],
         head_transfer: NDArray[np.complex128],
         head_ratio: NDArray[np.complex128],

@@ -19,7 +19,9 @@ For one fault the kernel
    - the head's measured voltage change, fault minus pre-fault, against the model's
      ``-Z_h,f I_f`` (source impedance included);
    - the phase-voltage magnitudes the other meters measured against
-     ``|V_i,pre - Z_i,f I_f|`` (transfer impedances of the grid's sequence Z-bus);
+     ``|V_i,pre - Z_i,f I_f|`` (transfer impedances of the grid's sequence Z-bus; a point
+     inside a section takes those of the section's ends, weighted so that the section's
+     charging moves to where its two pi sections put it: :meth:`FeederKernel.interior`);
 
    with complex nuisance parameters fitted at every point: the relative error s of the fault
    current (the head's current noise, prior from its standard error; one per faulted phase
@@ -79,6 +81,9 @@ class FeederKernel:
     from_end, to_end : ndarray of int64, shape (n,)
         Column of `transfer` for each section's sending and far bus; `to_end` is -1 where the
         far end is open.
+    end_impedance : ndarray of complex128, shape (n, 3, 4)
+        Bus impedances between each section's sending bus p and far bus q, per sequence:
+        ``Z_pp, Z_pq, Z_qp, Z_qq``, p.u. (unused where the far end is open).
     transfer : ndarray of complex128, shape (3, m, e)
         Transfer impedance from each section end bus (e) to each scoring meter's bus (m), per
         sequence, p.u.
@@ -103,6 +108,7 @@ class FeederKernel:
         end: NDArray[np.complex128],
         from_end: NDArray[np.int64],
         to_end: NDArray[np.int64],
+        end_impedance: NDArray[np.complex128],
         transfer: NDArray[np.complex128],
         head_transfer: NDArray[np.complex128],
         head_ratio: NDArray[np.complex128],
@@ -119,6 +125,7 @@ class FeederKernel:
             _check_shape(name, array, np.complex128, (n, 3))
         _check_shape("from_end", from_end, np.int64, (n,))
         _check_shape("to_end", to_end, np.int64, (n,))
+        _check_shape("end_impedance", end_impedance, np.complex128, (n, 3, 4))
         if transfer.dtype != np.complex128 or transfer.ndim != 3 or transfer.shape[0] != 3:
             raise InvalidInputError(
                 f"transfer must be complex128 of shape (3, m, e), got {transfer.dtype} "
@@ -144,6 +151,7 @@ class FeederKernel:
         self.end = end
         self.from_end = from_end
         self.to_end = to_end
+        self.end_impedance = end_impedance
         self.transfer = transfer
         self.head_transfer = head_transfer
         self.head_ratio = head_ratio
@@ -159,6 +167,35 @@ class FeederKernel:
     def meters(self) -> int:
         """Number of scoring meters."""
         return int(self.transfer.shape[1])
+
+    def interior(
+        self, sections: NDArray[np.int64], x: NDArray[np.float64]
+    ) -> tuple[NDArray[np.complex128], NDArray[np.complex128]]:
+        """Weights (3, k) of the near and far end buses' transfer impedances for each point.
+
+        Splitting a section at fraction x into two pi sections moves its charging from the
+        ends (B/2 each) to B x/2, B (1 - x)/2 and B/2 at the point: a rank-three update of the
+        impedances among the ends and the point (Woodbury), the same two weights for every
+        bus. Points of an open-ended section take the near bus's: (1, 0).
+        """
+        z = np.moveaxis(self.end_impedance[sections], 1, 0)  # (3, k, 4)
+        pp, pq, qp, qq = (z[..., i] for i in range(4))
+        series, half = self.series[sections].T, self.half_shunt[sections].T  # (3, k)
+        pf, qf = (1 - x) * pp + x * pq, (1 - x) * qp + x * qq
+        fp, fq = (1 - x) * pp + x * qp, (1 - x) * pq + x * qq
+        ff = (1 - x) * fp + x * fq + x * (1 - x) * series
+        block = np.stack(
+            [np.stack([pp, pq, pf], -1), np.stack([qp, qq, qf], -1), np.stack([fp, fq, ff], -1)],
+            axis=-2,
+        )  # (3, k, 3, 3)
+        delta = np.stack([-(1 - x) * half, -x * half, half], axis=-1)  # (3, k, 3)
+        closed = self.to_end[sections] >= 0
+        system = np.eye(3) + delta[..., :, None] * block
+        system[:, ~closed] = np.eye(3)  # open ends: y = 0 below, weights (1 - x, x) unused
+        y = np.linalg.solve(system, (delta * block[..., :, 2])[..., None])[..., 0]
+        a = np.where(closed, (1 - y[..., 2]) * (1 - x) - y[..., 0], 1.0)
+        b = np.where(closed, (1 - y[..., 2]) * x - y[..., 1], 0.0)
+        return a, b
 
     def locate(
         self,
@@ -415,12 +452,10 @@ class _Problem:
         ratio = v_loop * inverse
         reactance = ratio.imag
         near, far_index = kernel.from_end[sections], kernel.to_end[sections]
-        share = np.where(far_index >= 0, x, 0.0)
         far = np.maximum(far_index, 0)
-        z = (1 - share) * kernel.transfer[:, :, near] + share * kernel.transfer[:, :, far]
-        head_z = (
-            (1 - share) * kernel.head_transfer[:, near] + share * kernel.head_transfer[:, far]
-        ).T
+        a, b = kernel.interior(sections, x)  # (3, k) each
+        z = a[:, None] * kernel.transfer[:, :, near] + b[:, None] * kernel.transfer[:, :, far]
+        head_z = (a * kernel.head_transfer[:, near] + b * kernel.head_transfer[:, far]).T
         sag = np.einsum("ps,smk->kmp", _TO_PHASE, z * current.T[:, None, :])  # (k, m, 3)
         before = np.einsum("p,m->mp", _TO_PHASE[:, 1], self.meter_prefault)  # (m, 3)
         voltage_at = before - sag

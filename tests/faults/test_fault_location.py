@@ -151,14 +151,19 @@ def test_kernels_refuse_malformed_arrays(grid, backend) -> None:
             kernel.locate(**arguments)
     arrays = [np.array([-1, 0]), *[np.zeros((2, 3), dtype=np.complex128)] * 4]
     ends = [np.zeros(2, dtype=np.int64), np.full(2, -1, dtype=np.int64)]
+    between = np.zeros((2, 3, 4), dtype=np.complex128)
     transfers = [np.zeros(shape, dtype=np.complex128) for shape in ((3, 0, 1), (3, 1), (3, 0))]
     with pytest.raises(ValueError, match="parent"):
-        type(kernel)(np.array([0, 0]), *arrays[1:], *ends, *transfers, 16, 30)
+        type(kernel)(np.array([0, 0]), *arrays[1:], *ends, between, *transfers, 16, 30)
     with pytest.raises(ValueError, match="from_end and to_end"):
-        type(kernel)(arrays[0], *arrays[1:], np.full(2, 5, np.int64), ends[1], *transfers, 16, 30)
+        type(kernel)(
+            arrays[0], *arrays[1:], np.full(2, 5, np.int64), ends[1], between, *transfers, 16, 30
+        )
+    with pytest.raises(ValueError, match="end_impedance"):
+        type(kernel)(arrays[0], *arrays[1:], *ends, between[:, :, :3], *transfers, 16, 30)
     with pytest.raises(ValueError, match="head_transfer"):
         type(kernel)(
-            arrays[0], *arrays[1:], *ends, transfers[0], transfers[2], transfers[2], 16, 30
+            arrays[0], *arrays[1:], *ends, between, transfers[0], transfers[2], transfers[2], 16, 30
         )
 
 

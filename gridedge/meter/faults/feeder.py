@@ -319,8 +319,26 @@ class FeederModel:
             np.array(end, dtype=np.complex128).reshape(-1, 3),
             np.array(from_end, dtype=np.int64),
             np.array(to_end, dtype=np.int64),
+            self._end_impedance(sections),
         )
         return tuple(sections), arrays, end_nodes
+
+    def _end_impedance(self, sections: list[Section]) -> NDArray[np.complex128]:
+        """Z between the ends of each section (n, 3, 4): pp, pq, qp, qq per sequence, p.u.
+
+        p is the sending bus, q the far one; zero where the far end is open. The kernel moves
+        a section's charging to a point inside it with them.
+        """
+        rows = {bus: i for i, bus in enumerate(self.grid.bus_ids)}
+        result = np.zeros((len(sections), 3, 4), dtype=np.complex128)
+        for k, section in enumerate(sections):
+            if section.open_end:
+                continue
+            near = self._study.impedance_column(section.from_bus)
+            far = self._study.impedance_column(section.to_bus)
+            p, q = rows[section.from_bus], rows[section.to_bus]
+            result[k] = np.stack([near[p], far[p], near[q], far[q]], axis=1)
+        return result
 
     def _transfer(
         self, end_nodes: list[tuple[int, str]], bus_rows: NDArray[np.intp]

@@ -70,14 +70,15 @@ struct Measurements {
 
 class FaultLocator {
  public:
-  // Arrays are row-major: per-section ones (n x 3), transfer (3 x meters x ends),
-  // head_transfer (3 x ends), head_ratio (3 x meters).
+  // Arrays are row-major: per-section ones (n x 3), end_impedance (n x 3 x 4: pp, pq, qp, qq
+  // per sequence), transfer (3 x meters x ends), head_transfer (3 x ends), head_ratio
+  // (3 x meters).
   FaultLocator(std::vector<std::int64_t> parent, std::vector<Complex> series,
                std::vector<Complex> half_shunt, std::vector<Complex> side, std::vector<Complex> end,
                std::vector<std::int64_t> from_end, std::vector<std::int64_t> to_end,
-               std::vector<Complex> transfer, std::vector<Complex> head_transfer,
-               std::vector<Complex> head_ratio, std::size_t meters, std::size_t ends, int samples,
-               int iterations)
+               std::vector<Complex> end_impedance, std::vector<Complex> transfer,
+               std::vector<Complex> head_transfer, std::vector<Complex> head_ratio,
+               std::size_t meters, std::size_t ends, int samples, int iterations)
       : parent_(std::move(parent)),
         series_(std::move(series)),
         half_shunt_(std::move(half_shunt)),
@@ -85,6 +86,7 @@ class FaultLocator {
         end_(std::move(end)),
         from_end_(std::move(from_end)),
         to_end_(std::move(to_end)),
+        end_impedance_(std::move(end_impedance)),
         transfer_(std::move(transfer)),
         head_transfer_(std::move(head_transfer)),
         head_ratio_(std::move(head_ratio)),
@@ -95,7 +97,8 @@ class FaultLocator {
     const std::size_t n = parent_.size();
     if (n == 0) throw std::invalid_argument("a feeder needs at least one section");
     if (series_.size() != 3 * n || half_shunt_.size() != 3 * n || side_.size() != 3 * n ||
-        end_.size() != 3 * n || from_end_.size() != n || to_end_.size() != n) {
+        end_.size() != 3 * n || from_end_.size() != n || to_end_.size() != n ||
+        end_impedance_.size() != 12 * n) {
       throw std::invalid_argument("per-section arrays must all describe the same sections");
     }
     if (transfer_.size() != 3 * meters_ * ends_) {
@@ -367,6 +370,55 @@ class FaultLocator {
     return problem;
   }
 
+  // Per sequence, the weights of the near and far end buses' transfer impedances that give a
+  // point at fraction x of section k its own. Splitting the section there into two pi
+  // sections moves its charging from the ends (B/2 each) to B x/2, B (1 - x)/2 and B/2 at the
+  // point: a rank-three update of the impedances among the ends and the point (Woodbury),
+  // which is the same two weights for every bus. An open-ended section's points take the
+  // near bus's (its charging, beyond the point, is left where it is).
+  std::array<std::array<Complex, 2>, 3> interior(std::size_t k, double x, bool closed) const {
+    std::array<std::array<Complex, 2>, 3> weight{};
+    for (int s = 0; s < 3; ++s) {
+      if (!closed) {
+        weight[s] = {Complex(1.0), Complex(0.0)};
+        continue;
+      }
+      const Complex* z = &end_impedance_[(3 * k + static_cast<std::size_t>(s)) * 4];
+      const Complex pp = z[0], pq = z[1], qp = z[2], qq = z[3];
+      const Complex pf = (1.0 - x) * pp + x * pq, qf = (1.0 - x) * qp + x * qq;
+      const Complex fp = (1.0 - x) * pp + x * qp, fq = (1.0 - x) * pq + x * qq;
+      const Complex ff = (1.0 - x) * fp + x * fq + x * (1.0 - x) * series_[3 * k + s];
+      const Complex block[3][3] = {{pp, pq, pf}, {qp, qq, qf}, {fp, fq, ff}};
+      const Complex hs = half_shunt_[3 * k + s];
+      const Complex delta[3] = {-(1.0 - x) * hs, -x * hs, hs};
+      // (I + D Z) y = D z_f, by elimination with partial pivoting.
+      Complex m[3][4];
+      for (int i = 0; i < 3; ++i) {
+        for (int j = 0; j < 3; ++j) m[i][j] = (i == j ? 1.0 : 0.0) + delta[i] * block[i][j];
+        m[i][3] = delta[i] * block[i][2];
+      }
+      for (int c = 0; c < 3; ++c) {
+        int pivot = c;
+        for (int r = c + 1; r < 3; ++r) {
+          if (std::abs(m[r][c]) > std::abs(m[pivot][c])) pivot = r;
+        }
+        for (int j = 0; j < 4; ++j) std::swap(m[c][j], m[pivot][j]);
+        for (int r = c + 1; r < 3; ++r) {
+          const Complex factor = m[r][c] / m[c][c];
+          for (int j = c; j < 4; ++j) m[r][j] -= factor * m[c][j];
+        }
+      }
+      Complex y[3];
+      for (int r = 2; r >= 0; --r) {
+        Complex sum = m[r][3];
+        for (int j = r + 1; j < 3; ++j) sum -= m[r][j] * y[j];
+        y[r] = sum / m[r][r];
+      }
+      weight[s] = {(1.0 - y[2]) * (1.0 - x) - y[0], (1.0 - y[2]) * x - y[1]};
+    }
+    return weight;
+  }
+
   // Pi section k scaled by `share`, from its sending end state to the far end.
   HeadPhasors along(std::size_t k, double share, const HeadPhasors& state) const {
     HeadPhasors far;
@@ -422,14 +474,14 @@ class FaultLocator {
     const auto near = static_cast<std::size_t>(from_end_[k]);
     const bool closed = to_end_[k] >= 0;
     const std::size_t far = closed ? static_cast<std::size_t>(to_end_[k]) : near;
-    const double share = closed ? x : 0.0;
+    const std::array<std::array<Complex, 2>, 3> weight = interior(k, x, closed);
     // The nuisances' parts of the current (sequences), and the modelled head change.
     std::array<Sequence, Parts> current_part;
     for (int d = 0; d < parts; ++d) current_part[d] = part(point.current, loop, d);
     Sequence head_z, modelled;
     for (int s = 0; s < 3; ++s) {
-      head_z[s] = (1.0 - share) * head_transfer_[s * ends_ + near] +
-                  share * head_transfer_[s * ends_ + far];
+      head_z[s] = weight[s][0] * head_transfer_[s * ends_ + near] +
+                  weight[s][1] * head_transfer_[s * ends_ + far];
       modelled[s] = -head_z[s] * point.current[s];
     }
     // Effects of each nuisance on the modelled head change (sequences) and the reactance:
@@ -498,7 +550,8 @@ class FaultLocator {
         std::array<Sequence, 2> source{};
         for (int s = 0; s < 3; ++s) {
           const std::size_t at = (static_cast<std::size_t>(s) * meters_ + m) * ends_;
-          const Complex z = (1.0 - share) * transfer_[at + near] + share * transfer_[at + far];
+          const Complex z =
+              weight[s][0] * transfer_[at + near] + weight[s][1] * transfer_[at + far];
           drop[0][s] = z * point.current[s];
           for (int d = 0; d < parts; ++d) drop[d + 1][s] = z * current_part[d][s];
           source[s == 0 ? 0 : 1][s] =
@@ -588,6 +641,7 @@ class FaultLocator {
   std::vector<std::int64_t> parent_;
   std::vector<Complex> series_, half_shunt_, side_, end_;
   std::vector<std::int64_t> from_end_, to_end_;
+  std::vector<Complex> end_impedance_;
   std::vector<Complex> transfer_, head_transfer_, head_ratio_;
   std::size_t meters_, ends_;
   int samples_, iterations_;
