@@ -282,8 +282,19 @@ class Follower:
         self.case, self.seed = first.case, first.seed
 
     def poll(self) -> tuple[Entry, ...]:
-        """The entries written since the last call (all of them at the first)."""
-        info = self.file.path.stat()
+        """The entries written since the last call (all of them at the first).
+
+        Raises
+        ------
+        ConfigurationError
+            The file can no longer be read (removed, or not a scenario any more).
+        """
+        try:
+            info = self.file.path.stat()
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot read scenario {self.file.path}: {exc.strerror}"
+            ) from None
         stamp = (info.st_ino, info.st_mtime_ns, info.st_size)
         if stamp == self._stamp:
             return ()

@@ -9,6 +9,7 @@ contract for people; this module is its code.
 
 import dataclasses
 import logging
+import math
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
@@ -275,3 +276,32 @@ class BaseAlgorithm:
 
     def close(self) -> None:
         """Hold nothing."""
+
+
+def number_parameter(
+    parameters: Mapping[str, Any],
+    name: str,
+    default: float,
+    *,
+    minimum: float = 0.0,
+    inclusive: bool = True,
+) -> float:
+    """A number from an algorithm's parameters (`default` when absent), checked.
+
+    Raises
+    ------
+    ConfigurationError
+        Not a number (booleans are not), not finite, or below `minimum` (or at it, when not
+        `inclusive`).
+    """
+    value = parameters.get(name, default)
+    relation = ">=" if inclusive else ">"
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < minimum
+        or (value == minimum and not inclusive)
+    ):
+        raise ConfigurationError(f"{name} must be a number {relation} {minimum:g}, got {value!r}")
+    return float(value)

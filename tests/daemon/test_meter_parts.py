@@ -17,6 +17,7 @@ from gridedge.meter.builtins import BUILTINS, build
 from gridedge.meter.builtins.phasor_publisher import PhasorPublisher
 from gridedge.meter.builtins.power_quality import thd
 from gridedge.meter.phasor import Frames
+from gridedge.meter.plugin import number_parameter
 from gridedge.meter.portion import switch_states
 from gridedge.meter.provisioning import Provisioning
 from gridedge.meter.settings import changes, parse
@@ -209,3 +210,14 @@ def test_the_built_ins_build_as_verifiable_packages():
         "se-lv",
         "se-mv",
     ]
+
+
+def test_number_parameters_are_checked_and_named() -> None:
+    assert number_parameter({}, "keep_s", 3.0, minimum=1.0) == 3.0
+    assert number_parameter({"keep_s": 2}, "keep_s", 3.0, minimum=1.0) == 2.0
+    assert number_parameter({"collect_s": 0}, "collect_s", 1.0) == 0.0
+    for value in (True, "2", float("nan"), 0.5):
+        with pytest.raises(ConfigurationError, match=r"keep_s must be a number >= 1, got"):
+            number_parameter({"keep_s": value}, "keep_s", 3.0, minimum=1.0)
+    with pytest.raises(ConfigurationError, match=r"interval_s must be a number > 0, got 0"):
+        number_parameter({"interval_s": 0}, "interval_s", 1.0, inclusive=False)

@@ -70,6 +70,9 @@ def test_entries_survive_the_file_and_each_is_followed_once(tmp_path) -> None:
     scenario.append([second])
     assert follower.poll() == (second,)
     assert scenario.read().entries == (first, second)
+    scenario.path.unlink()
+    with pytest.raises(ConfigurationError, match=r"cannot read scenario .*scenario\.json"):
+        follower.poll()
 
 
 def test_concurrent_writers_lose_nothing(tmp_path) -> None:

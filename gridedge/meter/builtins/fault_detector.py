@@ -77,6 +77,7 @@ from gridedge.meter.plugin import (
     Output,
     SampleBlock,
     Subscription,
+    number_parameter,
 )
 from gridedge.meter.portion import other_meters, switch_states
 from gridedge.mqtt import Deduplicator
@@ -99,6 +100,7 @@ class FaultDetectorAlgorithm(BaseAlgorithm):
         self._detector: Any = None
         self._detector_key: tuple[Any, ...] = ()
         self._history: SampleHistory | None = None
+        self._history_key: tuple[float, ...] = ()
         self._scaling: Any = None
         self._f0 = 50.0
         self._logger: Any = None
@@ -152,19 +154,19 @@ class FaultDetectorAlgorithm(BaseAlgorithm):
                 span_s=measurement.latency_s,
                 f0=measurement.f0,
             )
-        keep = _seconds(parameters, "keep_s", KEEP_S, minimum=1.0)
-        history = (measurement.fs, measurement.start_time, keep)
-        if self._history is None or history != (
-            self._history.fs,
-            self._history.start_time,
-            self._history.keep_s,
-        ):
-            self._history = SampleHistory(measurement.fs, measurement.start_time, 6, keep)
+        history = (
+            measurement.fs,
+            measurement.start_time,
+            number_parameter(parameters, "keep_s", KEEP_S, minimum=1.0),
+        )
+        if history != self._history_key:
+            self._history_key = history
+            self._history = SampleHistory(history[0], history[1], 6, history[2])
         self._scaling = measurement.scaling
         self._f0 = measurement.f0
         if parameters.get("prebuild", False) and case is not None:
             self._model()
-        self._collect_s = _seconds(parameters, "collect_s", 1.0, minimum=0.0)
+        self._collect_s = number_parameter(parameters, "collect_s", 1.0)
         meters: tuple[str, ...] = ()
         if parameters.get("downstream", True) and case is not None:
             meters = other_meters(context.topology, meter_id)
@@ -290,13 +292,6 @@ class FaultDetectorAlgorithm(BaseAlgorithm):
             "meters_missing": list(found.meters_missing),
             "phasors": "samples" if isinstance(phasors, IntervalPhasors) else f"frames: {phasors}",
         }
-
-
-def _seconds(parameters: Any, name: str, default: float, *, minimum: float) -> float:
-    value = parameters.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= minimum:
-        raise ConfigurationError(f"{name} must be a number >= {minimum:g}, got {value!r}")
-    return float(value)
 
 
 def _detected(event: FaultEvent) -> dict[str, Any]:

@@ -44,6 +44,7 @@ from gridedge.meter.plugin import (
     Output,
     SampleBlock,
     Subscription,
+    number_parameter,
 )
 from gridedge.mqtt import Deduplicator
 
@@ -63,11 +64,9 @@ class FaultReporter(BaseAlgorithm):
 
     def configure(self, context: Context) -> Declaration:
         """Size the history; answer the meters of the topology portion."""
-        keep = context.parameters.get("keep_s", KEEP_S)
-        if isinstance(keep, bool) or not isinstance(keep, int | float) or not keep >= 1.0:
-            raise ConfigurationError(f"keep_s must be a number >= 1, got {keep!r}")
+        keep = number_parameter(context.parameters, "keep_s", KEEP_S, minimum=1.0)
         measurement = context.measurement
-        key = (measurement.fs, measurement.start_time, measurement.f0, float(keep))
+        key = (measurement.fs, measurement.start_time, measurement.f0, keep)
         if key != self._key:
             self._key = key
             self._reporter = VoltageReporter(*key)

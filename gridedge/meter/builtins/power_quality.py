@@ -33,6 +33,7 @@ from gridedge.meter.plugin import (
     Declaration,
     Output,
     SampleBlock,
+    number_parameter,
 )
 
 WINDOW_CYCLES = 10
@@ -63,10 +64,8 @@ class PowerQuality(BaseAlgorithm):
 
     def configure(self, context: Context) -> Declaration:
         """Read the parameters; size the window from the sampling and nominal frequency."""
-        interval = context.parameters.get("interval_s", 1.0)
+        interval = number_parameter(context.parameters, "interval_s", 1.0, inclusive=False)
         max_order = context.parameters.get("max_order", 40)
-        if isinstance(interval, bool) or not isinstance(interval, int | float) or interval <= 0:
-            raise ConfigurationError(f"interval_s must be a positive number, got {interval!r}")
         if isinstance(max_order, bool) or not isinstance(max_order, int) or max_order < 2:
             raise ConfigurationError(f"max_order must be an integer >= 2, got {max_order!r}")
         measurement = context.measurement
@@ -77,7 +76,7 @@ class PowerQuality(BaseAlgorithm):
                 f"samples at {measurement.fs} Hz"
             )
         self._window = int(window)
-        self._interval = float(interval)
+        self._interval = interval
         self._max_order = max_order
         self._topic = f"{context.topics.measurements(context.meter_id)}/power-quality"
         self._publish = context.publish

@@ -13,11 +13,13 @@ fails, the measurement with the largest normalised residual ``|r_i| / sqrt(Omega
 import functools
 import logging
 import math
+import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import numpy as np
+import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from numpy.typing import ArrayLike, NDArray
 from scipy.stats import chi2
@@ -131,13 +133,14 @@ class Estimator:
         self._default_values = np.array([m.value for m in given], dtype=np.float64)
         self._default_std = np.array([m.std_dev for m in given], dtype=np.float64)
         self._virtual_kernel = order >= len(given)
-        self._solver = self._build_solver(kernels.load("wls", backend), group_ptr)
+        admittance = self.network.admittance(nw.POSITIVE).tocsr()
+        self._solver = self._build_solver(kernels.load("wls", backend), group_ptr, admittance)
         self.derived = tuple(derived)
         self._derived = encode(net, self.derived, "derived quantity") if derived else None
         if self._derived is not None:
             self._derived_scale = np.outer(self._derived.to_pu, self._derived.to_pu)
             self._derived_has_angle = bool(self._derived.angle.any())
-        self._flat = self._no_load_state()
+        self._flat = self._no_load_state(admittance)
         # Where each given and virtual measurement sits in the kernel's order.
         position = np.empty(order.size, dtype=np.intp)
         position[order] = np.arange(order.size)
@@ -226,9 +229,10 @@ class Estimator:
             else None
         )
 
-    def _build_solver(self, module: object, group_ptr: NDArray[np.int64]) -> object:
+    def _build_solver(
+        self, module: object, group_ptr: NDArray[np.int64], admittance: sp.csr_matrix
+    ) -> object:
         net = self.network
-        admittance = net.admittance(nw.POSITIVE).tocsr()
         admittance.sum_duplicates()
         admittance.sort_indices()
         fixed = np.zeros(net.n_nodes, dtype=np.int64)
@@ -250,19 +254,22 @@ class Estimator:
             group_ptr,
         )
 
-    def _no_load_state(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        """Flat start: 1 p.u., angles of the unloaded grid (transformer shifts included)."""
+    def _no_load_state(self, y: sp.csr_matrix) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Flat start: 1 p.u., angles of the unloaded grid (transformer shifts included).
+
+        `y` is the positive-sequence admittance matrix, CSR.
+        """
         net = self.network
-        y = net.admittance(nw.POSITIVE).tocsr()
         voltage = np.ones(net.n_nodes, dtype=np.complex128)
         voltage[net.source_node] = net.source_voltage
         free = np.setdiff1d(np.arange(net.n_nodes), net.source_node)
         if free.size:
             rhs = -(y[free][:, net.source_node] @ net.source_voltage)
-            try:
+            # A singular no-load network leaves NaN, and zero angles below, with a warning
+            # that says nothing the estimate will not.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", spla.MatrixRankWarning)
                 voltage[free] = spla.spsolve(y[free][:, free].tocsc(), rhs)
-            except RuntimeError:
-                logger.debug("no-load solution failed; flat start with zero angles")
         angle = np.angle(voltage)
         angle[~np.isfinite(angle)] = 0.0
         angle[net.source_node] = np.angle(net.source_voltage)

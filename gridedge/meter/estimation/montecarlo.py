@@ -356,9 +356,9 @@ class TurinStudy:
         if timing is not None:
             for name, seconds in (
                 ("concentrators (all LV nodes)", concentrated - started),
-                ("LV levels (12, first pass)", lv_done - concentrated),
+                (f"LV levels ({len(self.stations)}, first pass)", lv_done - concentrated),
                 ("MV level", mv_done - lv_done),
-                ("LV levels (12, with the MV slack)", down_done - mv_done),
+                (f"LV levels ({len(self.stations)}, with the MV slack)", down_done - mv_done),
             ):
                 timing.setdefault(name, []).append(seconds)
         voltage = {}

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TextIO
 
 from gridedge.errors import ServiceError
-from gridedge.grid import cases
+from gridedge.grid import Grid, cases
 from gridedge.grid.scenario import Entry
 from gridedge.grid.waveform import FaultInception
 from gridedge.mqtt import Topics
@@ -114,7 +114,7 @@ def run(
     try:
         system.start()
         observer = Observer(system.brokers, Topics(options.topic_prefix))
-        _describe(system, stream)
+        _describe(system, grid, stream)
         wait_ready(system, observer, timeout_s)
         ready_s = time.monotonic() - started
         print(f"  all running after {ready_s:.1f} s\n", file=stream, flush=True)
@@ -163,7 +163,7 @@ def _uninterrupted() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
-def _describe(system: System, stream: TextIO) -> None:
+def _describe(system: System, grid: Grid, stream: TextIO) -> None:
     brokers = ", ".join(f"{n} {b.endpoint}" for n, b in system.brokers.items())
     print(f"  brokers    Mosquitto: {brokers}", file=stream)
     print(f"  catalog    {system.catalog_url} (gunicorn, 2 workers, SQLite)", file=stream)
@@ -172,9 +172,11 @@ def _describe(system: System, stream: TextIO) -> None:
         "simulated DAQs following the shared scenario",
         file=stream,
     )
+    simulated = sum(m.id not in system.options.hardware_meters for m in grid.meters)
+    remote = sum(s.remote for s in grid.switches)
     print(
-        "  services   simulator (the other 12 meters, 26 IoT switches, feeder protection), "
-        "reconfiguration",
+        f"  services   simulator (the other {simulated} meters, {remote} IoT switches, feeder "
+        "protection), reconfiguration",
         file=stream,
         flush=True,
     )
