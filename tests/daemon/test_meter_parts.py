@@ -4,6 +4,7 @@ the built-in algorithms' arithmetic."""
 import datetime
 import itertools
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -13,15 +14,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from gridedge import config, packages
 from gridedge.errors import ConfigurationError
 from gridedge.meter import backoff
-from gridedge.meter.builtins import BUILTINS, build
+from gridedge.meter.builtins import BUILTINS, build, se_lv
 from gridedge.meter.builtins.phasor_publisher import PhasorPublisher
 from gridedge.meter.builtins.power_quality import thd
-from gridedge.meter.phasor import Frames
-from gridedge.meter.plugin import number_parameter
+from gridedge.meter.phasor import Frames, PhasorEstimator
+from gridedge.meter.plugin import Context, Measurement, number_parameter
 from gridedge.meter.portion import switch_states
 from gridedge.meter.provisioning import Provisioning
 from gridedge.meter.settings import changes, parse
 from gridedge.meter.spool import Spool
+from gridedge.mqtt import Topics
 
 DOCUMENT = {
     "id": "M1",
@@ -221,3 +223,45 @@ def test_number_parameters_are_checked_and_named() -> None:
             number_parameter({"keep_s": value}, "keep_s", 3.0, minimum=1.0)
     with pytest.raises(ConfigurationError, match=r"interval_s must be a number > 0, got 0"):
         number_parameter({"interval_s": 0}, "interval_s", 1.0, inclusive=False)
+
+
+def test_a_level_keeps_its_rounds_across_a_configuration_that_changes_nothing_of_them():
+    sent = []
+    level = se_lv.create()
+
+    def context(topology):
+        return Context(
+            meter_id="M2",
+            name="se-lv",
+            version="1.0.0",
+            parameters={"case": "turin", "transformer": "TS03", "interval_s": 1.0, "wait_s": 0.1},
+            topology=topology,
+            topics=Topics(),
+            measurement=Measurement.of(PhasorEstimator(6400.0)),
+            publish=lambda topic, body: sent.append(body["time"]),
+            logger=logging.getLogger("test"),
+        )
+
+    phases = np.exp(-2j * np.pi * np.arange(3) / 3)
+    row = np.concatenate([22e3 / np.sqrt(3) * phases, 5.0 * phases])
+
+    def feed(start: float, seconds: float) -> None:
+        t = start + np.arange(round(50 * seconds)) / 50
+        level.on_frames(
+            Frames(
+                t,
+                np.tile(row, (t.size, 1)),
+                np.full(t.size, 50.0),
+                np.zeros(t.size),
+                np.ones(t.size, dtype=bool),
+            )
+        )
+
+    level.configure(context(None))
+    # A round needs a whole window of readings before it: 102 runs (without concentrators,
+    # an estimate or an error is published alike).
+    feed(100.0, 2.55)
+    # A topology push elsewhere while round 103 is under way: it still runs.
+    level.configure(context({"switches": [{"id": "TIE@SS06", "bus": "SS06", "closed": True}]}))
+    feed(102.55, 1.0)
+    assert sent == [102.0, 103.0]

@@ -71,6 +71,8 @@ class LevelAlgorithm(BaseAlgorithm, abc.ABC, Generic[Below]):
     def __init__(self) -> None:
         self._dedup = Deduplicator()
         self._publish: Any = None
+        self._rounds_key: tuple[Any, ...] = ()
+        self._readings_key: float | None = None
 
     @abc.abstractmethod
     def prepare(self, context: Context, case: str) -> Prepared:
@@ -95,16 +97,28 @@ class LevelAlgorithm(BaseAlgorithm, abc.ABC, Generic[Below]):
         """
 
     def configure(self, context: Context) -> Declaration:
-        """Build the level (again only when what it depends on changed); subscribe below."""
+        """Build the level (again only when what it depends on changed); subscribe below.
+
+        The rounds in progress and this meter's readings survive a re-configuration that
+        leaves them as they were (a topology push elsewhere on the grid): dropping them would
+        skip the round under way and, until a window of new readings is in, the next.
+        """
         case = context.parameters.get("case", "turin")
         if case not in CASE_NAMES:
             raise ConfigurationError(f"case {case!r} is not one of {CASE_NAMES}")
         senders, bus, kv = self.prepare(context, case)
         self._settings = RoundSettings.of(context.parameters)
-        self._rounds = Rounds(
-            self._settings.interval_s, self._settings.wait_s or 0.0, senders.values()
+        rounds = (
+            self._settings.interval_s,
+            self._settings.wait_s or 0.0,
+            frozenset(senders.values()),
         )
-        self._readings = OwnReadings(kv * 1e3 / math.sqrt(3))
+        if rounds != self._rounds_key:
+            self._rounds_key = rounds
+            self._rounds = Rounds(*rounds)
+        if kv != self._readings_key:
+            self._readings_key = kv
+            self._readings = OwnReadings(kv * 1e3 / math.sqrt(3))
         self._topic = context.topics.state_estimate(self.level, bus)
         self._publish = context.publish
         self._logger = context.logger
