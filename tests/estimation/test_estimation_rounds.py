@@ -43,6 +43,21 @@ def test_a_round_runs_when_complete_or_after_its_wait():
     assert rounds.ready(200.0) == []
 
 
+def test_new_senders_change_what_a_round_waits_for_and_no_round_runs_twice():
+    rounds = Rounds(10.0, 4.0, ["a", "b"])
+    rounds.add(100.0, "a", 1)
+    rounds.add(100.0, "b", 2)
+    assert rounds.ready(100.5) == [(100.0, {"a": 1, "b": 2})]
+    rounds.add(110.0, "a", 3)
+    rounds.add(110.0, "b", 4)
+    rounds.expect(["b", "c"])  # a feeder that lost a and gained c
+    rounds.open(110.5)
+    rounds.open(100.5)  # the round already run does not open again
+    assert rounds.ready(110.6) == []  # c missing
+    rounds.add(110.0, "c", 5)
+    assert rounds.ready(110.7) == [(110.0, {"b": 4, "c": 5})]
+
+
 def test_a_round_opens_without_messages_but_not_before_the_callers_readings():
     rounds = Rounds(10.0, 4.0, ["a"])
     rounds.open(101.0, since=103.0)  # round 100 started before the readings

@@ -99,23 +99,23 @@ class LevelAlgorithm(BaseAlgorithm, abc.ABC, Generic[Below]):
     def configure(self, context: Context) -> Declaration:
         """Build the level (again only when what it depends on changed); subscribe below.
 
-        The rounds in progress and this meter's readings survive a re-configuration that
-        leaves them as they were (a topology push elsewhere on the grid): dropping them would
-        skip the round under way and, until a window of new readings is in, the next.
+        The rounds in progress (and which ran last) and this meter's readings survive a
+        re-configuration that keeps their timing and voltage (a topology push): dropping them
+        would skip the round under way and, until a window of new readings is in, the next,
+        or run again a round that had run. A change of senders (a feeder that lost or gained
+        substations) changes what a complete round waits for.
         """
         case = context.parameters.get("case", "turin")
         if case not in CASE_NAMES:
             raise ConfigurationError(f"case {case!r} is not one of {CASE_NAMES}")
         senders, bus, kv = self.prepare(context, case)
         self._settings = RoundSettings.of(context.parameters)
-        rounds = (
-            self._settings.interval_s,
-            self._settings.wait_s or 0.0,
-            frozenset(senders.values()),
-        )
-        if rounds != self._rounds_key:
-            self._rounds_key = rounds
-            self._rounds = Rounds(*rounds)
+        timing = (self._settings.interval_s, self._settings.wait_s or 0.0)
+        if timing != self._rounds_key:
+            self._rounds_key = timing
+            self._rounds = Rounds(*timing, senders.values())
+        else:
+            self._rounds.expect(senders.values())
         if kv != self._readings_key:
             self._readings_key = kv
             self._readings = OwnReadings(kv * 1e3 / math.sqrt(3))

@@ -83,6 +83,13 @@ class Rounds:
         if time > self._last and key in self.expected:
             self._open.setdefault(time, {})[key] = message
 
+    def expect(self, expected: Iterable[str]) -> None:
+        """Change the keys a complete round has; rounds in progress keep what still counts."""
+        self.expected = frozenset(expected)
+        for got in self._open.values():
+            for key in got.keys() - self.expected:
+                del got[key]
+
     def open(self, now: float, since: float = -math.inf) -> None:
         """Open the round `now` falls in, so that it runs even if no message comes.
 
