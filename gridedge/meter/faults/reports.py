@@ -5,14 +5,14 @@ The exchange (the FLISR step "collect the sparse voltage measurements of downstr
 1. The feeder-head meter detects a fault, fits its stable intervals from its own samples and
    publishes ``{"state": "detected", ..., "intervals": {...}}`` on ``faults/{feeder}``
    (:func:`intervals_body`).
-2. Every meter of the head's topology portion that runs ``fault-reporter`` (and the simulator
-   service, for the meters it simulates) keeps the last seconds of its voltage samples
+2. Every meter that runs ``fault-reporter`` (and the simulator service, for the meters it
+   simulates) keeps the last seconds of its voltage samples
    (:class:`VoltageReporter`); once it holds the head's whole fault interval it fits its
    phase-voltage magnitudes over the head's intervals
    (:func:`gridedge.meter.faults.interval.voltage_report`) and publishes them on
    ``meters/{id}/fault-voltages`` (:func:`report_body`).
-3. The head locates with the reports that came in within its collection time
-   (:func:`report_from_body`).
+3. The head locates with the reports of the meters of its topology portion that came in
+   within its collection time (:func:`report_from_body`); others are ignored.
 
 Both ends fit over the same intervals of the same time base (the meters' clocks are
 synchronised), so a report is the downstream meter's share of the accuracy campaign's chain
