@@ -10,7 +10,13 @@ import pytest
 from gridedge.errors import ConfigurationError, InvalidInputError
 from gridedge.grid.cases import turin
 from gridedge.grid.daq import DaqSettings
-from gridedge.grid.waveform import FaultClearance, FaultInception, Simulation, WaveformSettings
+from gridedge.grid.waveform import (
+    FaultClearance,
+    FaultInception,
+    Simulation,
+    SwitchOperation,
+    WaveformSettings,
+)
 from gridedge.meter.faults.interval import (
     IntervalSettings,
     estimate,
@@ -58,6 +64,23 @@ def test_the_intervals_hold_only_stable_samples(grid) -> None:
         # Cleared at t0 + 0.2: at most half a cycle is lost at the end.
         assert t0 + 0.19 <= phasors.fault_interval[1] < t0 + 0.2
         assert phasors.cleared
+
+
+def test_samples_that_end_as_the_breaker_opens_keep_the_opening_out(grid) -> None:
+    # A meter fits when its detector declares the fault, which may be a few samples after the
+    # protection opened the breaker: a clearing too recent to show in a one-cycle window
+    # must still be left out of the fault interval, or every meter fits a dead feeder into it.
+    t0, opening = 0.7, 1.0
+    events = [
+        FaultInception(t0, "F1-04", "a-g", 0.4, 1.0),
+        SwitchOperation(opening, "F1-01@PS1-MV", False),
+    ]
+    samples, noise, _ = recorded(grid, "M1", events)
+    cleared_at = math.ceil(opening * FS)
+    for end in range(cleared_at - 4, cleared_at + 40):
+        phasors = estimate(samples[:end], 0.0, FS, noise, t0)
+        assert phasors.fault_interval[1] < opening, end - cleared_at
+        assert phasors.fault_interval[1] > opening - 0.01 - max(0, cleared_at - end) / FS
 
 
 def test_standard_errors_match_the_errors(grid) -> None:

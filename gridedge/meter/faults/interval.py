@@ -13,7 +13,9 @@ every stable one:
    clearing likewise ends the fault state, departing from it by ``clearing_fraction`` of the
    fault's change. Whatever the phase of the change, a window departs that far within a
    quarter of a cycle of the new state, so the stable interval ends ``clearing_guard_cycles``
-   before the departing window does.
+   before the departing window does - or, when no window departs, before the last sample:
+   a meter fits as soon as its detector declares the fault, which may be just as the
+   protection opens.
 2. *Frequency.* The pre-fault positive-sequence voltage's phase, cycle by cycle, fitted with
    a straight line; the pre-fault phasors are referred to the fault's time with it.
 3. *Phasors.* Least squares at that frequency, with an offset, over ``prefault_s`` ending
@@ -69,7 +71,8 @@ class IntervalSettings:
     onset_sigmas : float
         Standard errors of the one-cycle phasor a departure must exceed as well.
     clearing_guard_cycles : float
-        Cycles left out before the window that saw the clearing ends.
+        Cycles left out before the window that saw the clearing ends (before the last
+        sample when none did).
     search_cycles : float
         How far before the detector's latest inception the inception is searched for, cycles
         (the detector knows it to a reporting period).
@@ -544,10 +547,13 @@ def _clearing(
         settings.onset_sigmas * window_sigma,
     )
     leaving = np.flatnonzero(departure > threshold)
+    guard = math.ceil(settings.clearing_guard_cycles * n)
     if leaving.size == 0:
-        return cycle.shape[0] - 1, False
+        # A clearing in the last guard's worth of samples has not shown yet: those are not
+        # known to belong to the fault.
+        return cycle.shape[0] - 1 - guard, False
     window_end = fault_from + n - 1 + int(leaving[0])
-    return window_end - math.ceil(settings.clearing_guard_cycles * n), True
+    return window_end - guard, True
 
 
 def _frequency(voltages: NDArray[np.float64], n: int, fs: float, f0: float) -> tuple[float, float]:
