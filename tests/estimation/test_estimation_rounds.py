@@ -123,3 +123,18 @@ def test_region_area_is_the_feeder_with_the_way_up_to_its_source():
     assert "SS03" not in area.bus_ids
     assert [t.id for t in areas.secondary_transformers(area)] == ["TS01", "TS02"]
     assert [s.id for s in area.sources] == ["PS1"]
+
+
+def test_own_readings_refuse_a_window_that_holds_no_steady_state():
+    # A fault sags the voltage for 0.3 s of the second the round averages: the mean would be
+    # a state the grid never had.
+    readings = OwnReadings(NOMINAL)
+    readings.add_frames(frames(np.arange(99.0, 99.45, 0.1), 1.0, 600e3))
+    readings.add_frames(frames([99.5, 99.6, 99.7], 0.6, 900e3))
+    readings.add_frames(frames(np.arange(99.8, 100.25, 0.1), 1.0, 600e3))
+    with pytest.raises(InvalidInputError, match=r"not one steady state \(voltage 0.600 to 1.000"):
+        readings.measurements("M1", "PS1-MV", "F1-01", (99.0, 100.0), SUBSTATION_METER)
+    # The windows on either side are steady, and a spread of a few per cent is load moving.
+    assert readings.average(99.8, 100.2) == pytest.approx((1.0, 600.0, 0.0), abs=1e-9)
+    readings.add_frames(frames([100.3], 0.96, 600e3))
+    assert readings.average(99.95, 100.35)[0] == pytest.approx(0.99, abs=1e-9)

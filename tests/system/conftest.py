@@ -29,6 +29,13 @@ class Running:
         self.observer = observer
         self.topics = observer.topics
 
+    def warnings(self) -> dict[str, list[str]]:
+        """The lines each program logged at WARNING or above so far (for failure messages)."""
+        return {
+            name: [line for line in text.splitlines() if " WARNING " in line or " ERROR " in line]
+            for name, text in self.system.logs().items()
+        }
+
     def stop(self) -> None:
         self.observer.close()
         codes = self.system.stop()

@@ -33,6 +33,15 @@ T = TypeVar("T")
 KEPT_ROUNDS = 3
 """Rounds still open this many intervals after their time are dropped."""
 
+STEADY_SPAN_PU = 0.05
+"""Widest spread of a meter's voltage over a window that is still one steady state, p.u.
+
+A level averages the window's readings into one state; a fault, an interruption or a
+switching inside the window would average two states into one the grid never had (and
+the estimate diverges or misleads). 5 % of nominal is the order of the rapid voltage
+changes EN 50160 expects of normal operation, far above what load moves in a second.
+"""
+
 
 def round_time(t: float, interval_s: float) -> float:
     """The round a time belongs to: the last multiple of `interval_s` at or before `t`, s."""
@@ -172,11 +181,24 @@ class OwnReadings:
         """Mean voltage (p.u.), P (kW) and Q (kvar) of the readings in [start, end].
 
         None when there are none.
+
+        Raises
+        ------
+        InvalidInputError
+            The voltage spreads over more than :data:`STEADY_SPAN_PU` in the window: it
+            holds no one steady state to average.
         """
-        inside = [r[1:] for r in self._rows if start <= r[0] <= end]
-        if not inside:
+        inside = np.array([r[1:] for r in self._rows if start <= r[0] <= end])
+        if inside.size == 0:
             return None
-        v, p, q = np.mean(inside, axis=0)
+        lowest, highest = inside[:, 0].min(), inside[:, 0].max()
+        if highest - lowest > STEADY_SPAN_PU:
+            raise InvalidInputError(
+                f"the readings of {start:.1f}-{end:.1f} s are not one steady state (voltage "
+                f"{lowest:.3f} to {highest:.3f} p.u.): a fault, an interruption or a "
+                "switching in the window"
+            )
+        v, p, q = inside.mean(axis=0)
         return float(v), float(p), float(q)
 
     def measurements(
@@ -191,6 +213,11 @@ class OwnReadings:
 
         ``v`` at `bus`, ``p`` and ``q`` into `branch` at `bus`, with the standard deviations
         of `accuracy`; none without readings.
+
+        Raises
+        ------
+        InvalidInputError
+            The readings in the window are not one steady state (:meth:`average`).
         """
         average = self.average(*window)
         if average is None:
