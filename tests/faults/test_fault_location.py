@@ -182,6 +182,7 @@ def test_laterals_are_told_apart_by_the_sparse_voltages(backend) -> None:
     blind = located(grid, feeder, "L26-27", 0.5, "a-g", 2.0, voltages={})
     assert blind.ambiguous
     assert "no meter voltages" in blind.reasons[0]
+    assert blind.sections == ()  # places apart: nothing to isolate on this evidence
     assert {c.line for c in blind.candidates} > {"L26-27"}
     assert blind.meters_missing == feeder.meters
 
@@ -240,15 +241,19 @@ def test_measured_prefault_voltages_replace_the_model_ones(grid) -> None:
 
 def test_a_fault_at_a_bus_is_said_to_be_on_either_side(grid, feeders) -> None:
     # 0.4 m into F1-03: the measurements place it at SS02, which F1-02 also ends at. Which
-    # section to isolate is then a guess, and the result says so.
+    # section holds it is then a guess, and the result says so - and that isolating both
+    # isolates it.
     result = located(grid, feeders["M1"], "F1-03", 0.002, "b-c", 5.0)
     assert result.line in ("F1-02", "F1-03")
     assert result.ambiguous
     assert any("at bus SS02" in r and "either side" in r for r in result.reasons), result.reasons
+    assert sorted(result.sections) == ["F1-02", "F1-03"]
+    assert result.sections[0] == result.line
     # 11 m into it, the head's sag and the meters' tell the side.
     result = located(grid, feeders["M1"], "F1-03", 0.05, "b-c", 5.0)
     assert result.line == "F1-03"
     assert not result.ambiguous, result.reasons
+    assert result.sections == ("F1-03",)
 
 
 def test_a_fault_kind_that_does_not_fit_is_flagged(grid, feeders) -> None:
@@ -256,6 +261,7 @@ def test_a_fault_kind_that_does_not_fit_is_flagged(grid, feeders) -> None:
     result = located(grid, feeders["M1"], "F1-02", 0.5, "b-c", 2.0, kind="b-c-g")
     assert result.ambiguous
     assert any("b-c-g was given but the phasors look like b-c" in r for r in result.reasons)
+    assert result.sections == ()
     # Phase a carries no fault current: no point explains an a-g fault - or, should rounding
     # leave one, the result says the kind does not fit.
     try:
@@ -278,6 +284,7 @@ def test_a_fault_on_another_feeder_is_not_located_confidently(grid, feeders) -> 
         return
     assert wrong.ambiguous
     assert any("explains the measurements poorly" in r for r in wrong.reasons)
+    assert wrong.sections == ()
 
 
 def test_bad_phasors_and_meter_data_raise_clear_errors(grid, feeders) -> None:

@@ -150,6 +150,35 @@ def test_fault_given_as_a_locator_reports_it(turin_restorer) -> None:
     assert turin_restorer.plan(("SS03", "SS02", 100.0)).fault.from_bus == "SS03"
 
 
+def test_a_fault_at_a_bus_is_isolated_on_both_sides(turin_restorer) -> None:
+    # The locator places the fault at SS03 and cannot tell F1-03 from F1-04: both are
+    # isolated, SS03 with them, and the rest of the feeder restored.
+    located = {"from_bus": "SS03", "to_bus": "SS04", "distance_m": 0.3}
+    plan = turin_restorer.plan({**located, "sections": ["F1-04", "F1-03"]})
+    assert plan.fault.lines == ("F1-04", "F1-03")
+    assert set(plan.isolating_switches) == {
+        "F1-03@SS02",
+        "F1-03@SS03",
+        "F1-04@SS03",
+        "F1-04@SS04",
+    }
+    assert "Fault on line F1-04, 0 m from SS03 (or across it on F1-03: all isolated)" in (
+        plan.describe()
+    )
+    single = turin_restorer.plan(located)
+    assert set(single.isolating_switches) == {"F1-04@SS03", "F1-04@SS04"}
+    # Every other bus the single-section plan restores is restored here too.
+    assert set(single.restored_buses) - set(plan.restored_buses) <= {"SS03"}
+    assert plan.state.unserved_kw >= single.state.unserved_kw
+    for bad, message in (
+        (["F1-06"], "section 'F1-06' shares no bus with the faulted line 'F1-04'"),
+        ("F1-03", "sections must be a list of line ids"),
+        (["L9"], "no line 'L9'"),
+    ):
+        with pytest.raises(InvalidInputError, match=message):
+            turin_restorer.plan({**located, "sections": bad})
+
+
 @pytest.mark.parametrize(
     ("fault", "message"),
     [
@@ -188,7 +217,12 @@ def test_grid_without_tie() -> None:
 def test_plan_is_json(turin_restorer) -> None:
     plan = turin_restorer.plan(("SS02", "SS03", 120.0))
     document = json.loads(plan.to_json())
-    assert document["fault"] == {"line": "F1-03", "from_bus": "SS02", "distance_m": 120.0}
+    assert document["fault"] == {
+        "line": "F1-03",
+        "from_bus": "SS02",
+        "distance_m": 120.0,
+        "across": [],
+    }
     assert document["steps"][-1] == {
         "switch": "TIE@SS06",
         "action": "close",
@@ -235,7 +269,12 @@ def test_command_prints_the_plan(capsys) -> None:
         == 0
     )
     document = json.loads(capsys.readouterr().out)
-    assert document["fault"] == {"line": "L6-26", "from_bus": "6", "distance_m": 300.0}
+    assert document["fault"] == {
+        "line": "L6-26",
+        "from_bus": "6",
+        "distance_m": 300.0,
+        "across": [],
+    }
     assert main(["reconfigure", "plan", "--case", "turin", "--line", "L7"]) == 2
     assert "no line 'L7'" in capsys.readouterr().err
 

@@ -4,10 +4,14 @@ daemons M1 and M2 on simulated DAQs, the simulator and reconfiguration services.
 A fault is written into the shared scenario; from there on nothing is driven by the test: the
 protection trips, M1 detects, fits its samples and locates with the voltages its downstream
 meters fit over the same intervals (M2's fault-reporter, the simulator for the others), the
-reconfiguration service switches and posts the topology, the catalog pushes settings.
+reconfiguration service switches and posts the topology, the catalog pushes settings. (One
+test plays M1, to hand the service a location it could not otherwise count on.)
 """
 
+import time
+
 from gridedge.meter.estimation.rounds import RoundSettings
+from gridedge.mqtt import Connection, Sequencer
 from gridedge.services.demo.distributed import SETTLE_S, DemoFault, inject, wait_done
 
 TIMEOUT_S = 30.0
@@ -166,3 +170,46 @@ def test_isolation_only_leaves_the_other_feeder_untouched(start_system):
     status, m3 = running.system.request("GET", "/v1/devices/M3/settings")
     assert status == 200
     assert m3["topology"]["version"] == 1
+
+
+def test_a_fault_at_a_bus_is_isolated_on_both_sides(start_system):
+    # The meters cannot tell on which side of SS04 the fault is: M1 (played here, since a
+    # location that falls within a metre of the bus is a matter of noise) says so and names
+    # both sections; the service isolates them together rather than not at all.
+    running = start_system(hardware_meters=())
+    running.system.wait(SETTLE_S)
+    inception = inject(running.system, DemoFault("F1-05", "a-b-c", 0.001, 0.5), lead_s=0.3)
+    time.sleep(0.8)
+    grid = running.system.brokers["grid"]
+    meter = Connection(grid.host, grid.port, sender="M1")
+    meter.start()
+    meter.send(
+        running.topics.faults("F1"),
+        Sequencer("M1").seal(
+            {
+                "state": "located",
+                "line": "F1-05",
+                "from_bus": "SS04",
+                "to_bus": "SS05",
+                "distance_m": 0.3,
+                "ambiguous": True,
+                "reasons": ["the fault is at bus SS04 ...: it may be on either side"],
+                "sections": ["F1-05", "F1-04"],
+                "inception_time": inception,
+            }
+        ),
+    )
+    meter.close()
+    report = wait_done(running.system, running.observer, inception, TIMEOUT_S).body
+
+    assert report["state"] == "restored", report
+    operations = [(o["switch"], o["action"], o["ok"]) for o in report["operations"]]
+    isolating = {("F1-04@SS03", "open", True), ("F1-04@SS04", "open", True)}
+    isolating |= {("F1-05@SS04", "open", True), ("F1-05@SS05", "open", True)}
+    assert operations[0] == ("F1-04@SS03", "open", True)  # the source side first
+    assert set(operations[:4]) == isolating
+    assert operations[4:] == [("F1-01@PS1-MV", "close", True), ("TIE@SS06", "close", True)]
+    _, topology = running.system.request("GET", "/v1/topology")
+    closed = {s["id"]: s.get("closed", True) for s in topology["switches"]}
+    assert not any(closed[s] for s, _, _ in isolating)
+    assert (closed["F1-01@PS1-MV"], closed["TIE@SS06"]) == (True, True)

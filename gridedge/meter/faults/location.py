@@ -121,6 +121,11 @@ class FaultLocation:
         True when the location should not be acted on without more evidence; `reasons` says
         why.
     reasons : tuple of str
+    sections : tuple of str
+        The lines that hold the fault as far as the measurements tell, `line` first:
+        isolating them all isolates it. `line` alone, or with the lines across the bus the
+        fault is at when it may be on either side (the only doubt that leaves a location
+        ambiguous and still isolable); empty when the location is ambiguous otherwise.
     meters_used : tuple of str
         Meters whose voltages scored the candidates.
     meters_missing : tuple of str
@@ -137,6 +142,7 @@ class FaultLocation:
     candidates: tuple[Candidate, ...]
     ambiguous: bool
     reasons: tuple[str, ...]
+    sections: tuple[str, ...]
     meters_used: tuple[str, ...]
     meters_missing: tuple[str, ...]
 
@@ -253,6 +259,13 @@ def locate(
     )
     reasons += _ambiguities(feeder, candidates, observations)
     best = candidates[0]
+    bus, across = _across_bus(feeder, candidates)
+    sections = () if reasons else (best.line, *across)
+    if across:
+        reasons.append(
+            f"the fault is at bus {bus} as far as the measurements tell, which joins "
+            f"{best.line} and {', '.join(across)}: it may be on either side"
+        )
     if reasons:
         logger.info("fault location of meter %s is ambiguous: %s", feeder.head_meter.id, reasons)
     return FaultLocation(
@@ -266,6 +279,7 @@ def locate(
         candidates=candidates,
         ambiguous=bool(reasons),
         reasons=tuple(reasons),
+        sections=sections,
         meters_used=used,
         meters_missing=missing,
     )
@@ -479,35 +493,42 @@ def _candidate(
 def _ambiguities(
     feeder: FeederModel, candidates: tuple[Candidate, ...], observations: int
 ) -> list[str]:
-    """Reasons not to trust the best candidate (none when it stands out)."""
+    """Reasons not to trust the best candidate but the bus it may be at (:func:`_across_bus`)."""
     settings = feeder.settings
     best = candidates[0]
     reasons = []
-    # Points of the best section only refine the distance; another section is another answer,
-    # even at the bus the two share: isolating the wrong one of them leaves the fault on.
-    others = [
-        c
-        for c in candidates[1:]
-        if c.score - best.score < settings.ambiguity_chi2 and c.line != best.line
-    ]
-    close = [c for c in others if not _same_point(feeder, best, c)]
+    close = [c for c in _rivals(feeder, candidates) if not _same_point(feeder, best, c)]
     if close:
         names = ", ".join(f"{c.from_bus}-{c.to_bus} at {c.distance_m:.0f} m" for c in close)
         evidence = "the meters' voltages" if observations else "no meter voltages, and the phasors"
         reasons.append(f"{evidence} fit {names} about as well")
-    across = sorted({c.line for c in others if _same_point(feeder, best, c)})
-    if across:
-        bus = sorted(_near_buses(feeder, best))[0]
-        reasons.append(
-            f"the fault is at bus {bus} as far as the measurements tell, which joins "
-            f"{best.line} and {', '.join(across)}: it may be on either side"
-        )
     if best.score / (observations + 1) > settings.misfit_chi2:
         reasons.append(
             f"even the best candidate explains the measurements poorly (score {best.score:.3g} "
             f"over {observations + 1} observations)"
         )
     return reasons
+
+
+def _rivals(feeder: FeederModel, candidates: tuple[Candidate, ...]) -> list[Candidate]:
+    """Candidates on other sections that score about as well as the best."""
+    # Points of the best section only refine the distance; another section is another answer,
+    # even at the bus the two share: isolating the wrong one of them leaves the fault on.
+    best = candidates[0]
+    return [
+        c
+        for c in candidates[1:]
+        if c.score - best.score < feeder.settings.ambiguity_chi2 and c.line != best.line
+    ]
+
+
+def _across_bus(feeder: FeederModel, candidates: tuple[Candidate, ...]) -> tuple[str, list[str]]:
+    """The bus the best candidate is at and the rival sections meeting it there (or none)."""
+    best = candidates[0]
+    across = sorted({c.line for c in _rivals(feeder, candidates) if _same_point(feeder, best, c)})
+    if not across:
+        return "", []
+    return sorted(_near_buses(feeder, best))[0], across
 
 
 def _same_point(feeder: FeederModel, one: Candidate, other: Candidate) -> bool:

@@ -1,15 +1,16 @@
 """The faulted line and the switches that isolate it.
 
-The isolated zone grows from the faulted line across every link until it meets a remotely
-controllable closed switch (which the plan opens) or a switch already open. A closed switch
-that is not remotely controllable cannot be opened by the plan: the zone grows past it, so
-that more customers stay off until a crew operates it, and the plan says which switches
-those are. A zone that reaches a source cannot be isolated by remote switching at all.
+The isolated zone grows from the faulted line (or lines: a fault at a bus that the locator
+cannot place on one side or the other is isolated on every side it may be on) across every
+link until it meets a remotely controllable closed switch (which the plan opens) or a switch
+already open. A closed switch that is not remotely controllable cannot be opened by the plan:
+the zone grows past it, so that more customers stay off until a crew operates it, and the
+plan says which switches those are. A zone that reaches a source cannot be isolated by remote switching at all.
 """
 
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +23,8 @@ from gridedge.services.reconfiguration.graph import Islands, SwitchingGraph
 
 Fault = str | tuple[str, str, float] | Mapping[str, Any] | Any
 """A faulted section: a line id, ``(from_bus, to_bus, distance_m)``, or a mapping or object
-with ``from_bus``, ``to_bus`` and ``distance_m`` (what a fault locator reports)."""
+with ``from_bus``, ``to_bus`` and ``distance_m`` and optionally ``sections`` (what a fault
+locator reports: :class:`gridedge.meter.faults.FaultLocation`, or its ``located`` message)."""
 
 DISTANCE_SLACK_M = 1.0
 """How far beyond a line's length a reported distance may fall (rounding), m."""
@@ -40,11 +42,20 @@ class FaultedSection:
         Bus the distance is counted from (as reported).
     distance_m : float, optional
         Distance from `from_bus`, m.
+    across : tuple of str
+        Other lines that meet `line` at the bus the fault is at, when the locator cannot say
+        on which side of the bus it is: they are isolated with it.
     """
 
     line: str
     from_bus: str | None = None
     distance_m: float | None = None
+    across: tuple[str, ...] = ()
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        """Every line isolated: `line`, then `across`."""
+        return (self.line, *self.across)
 
 
 @dataclass(frozen=True)
@@ -84,23 +95,24 @@ def faulted_section(grid: Grid, fault: Fault) -> FaultedSection:
     Raises
     ------
     InvalidInputError
-        Unknown line or buses, buses that no line joins (or that several lines join), or a
-        distance that is not a finite number within the line.
+        Unknown line or buses, buses that no line joins (or that several lines join), a
+        distance that is not a finite number within the line, or ``sections`` that are not
+        lines sharing a bus with it.
     """
     if isinstance(fault, str):
         grid.line(fault)
         return FaultedSection(fault)
+    names = ("from_bus", "to_bus", "distance_m", "sections")
     if isinstance(fault, Mapping):
-        fields = [fault.get(name) for name in ("from_bus", "to_bus", "distance_m")]
+        first, second, distance, sections = (fault.get(name) for name in names)
     elif isinstance(fault, tuple | list):
         if len(fault) != 3:
             raise InvalidInputError(
                 f"a fault is a line id or (from_bus, to_bus, distance_m), got {fault!r}"
             )
-        fields = list(fault)
+        (first, second, distance), sections = fault, None
     else:
-        fields = [getattr(fault, name, None) for name in ("from_bus", "to_bus", "distance_m")]
-    first, second, distance = fields
+        first, second, distance, sections = (getattr(fault, name, None) for name in names)
     for name, bus in (("from_bus", first), ("to_bus", second)):
         if not isinstance(bus, str):
             raise InvalidInputError(f"fault: {name} must be a bus id, got {bus!r}")
@@ -127,16 +139,37 @@ def faulted_section(grid: Grid, fault: Fault) -> FaultedSection:
             f"fault: distance_m {distance!r} from bus {first!r} is not within line {line.id!r} "
             f"({length_m:g} m long)"
         )
-    return FaultedSection(line.id, first, float(min(max(distance, 0.0), length_m)))
+    distance = float(min(max(distance, 0.0), length_m))
+    return FaultedSection(line.id, first, distance, _across(grid, line.id, sections))
+
+
+def _across(grid: Grid, line: str, sections: Any) -> tuple[str, ...]:
+    """The lines of a locator's `sections` other than `line`, checked to meet it at a bus."""
+    if sections is None:
+        return ()
+    if isinstance(sections, str) or not isinstance(sections, Sequence):
+        raise InvalidInputError(f"fault: sections must be a list of line ids, got {sections!r}")
+    ends = set(grid.line(line).buses)
+    across = []
+    for other in sections:
+        if not isinstance(other, str):
+            raise InvalidInputError(f"fault: sections must be line ids, got {other!r}")
+        if other != line and other not in across:
+            if not ends & set(grid.line(other).buses):
+                raise InvalidInputError(
+                    f"fault: section {other!r} shares no bus with the faulted line {line!r}"
+                )
+            across.append(other)
+    return tuple(across)
 
 
 def isolate(
     graph: SwitchingGraph,
     closed: NDArray[np.bool_],
     energised: NDArray[np.bool_],
-    line: str,
+    lines: Sequence[str],
 ) -> Isolation:
-    """Find the zone around faulted `line` and the remote switches that bound it.
+    """Find the zone around the faulted `lines` and the remote switches that bound it.
 
     Parameters
     ----------
@@ -145,26 +178,28 @@ def isolate(
         Link states before the fault.
     energised : ndarray of bool, shape (n_vertex,)
         Vertices energised before the fault.
-    line : str
-        Faulted line id.
+    lines : sequence of str
+        Faulted line ids: the line, and those across the bus the fault may be at.
 
     Raises
     ------
     InvalidInputError
-        The line is de-energised.
+        The lines are de-energised.
     IsolationError
         The zone reaches a source: no remote switch separates the fault from it.
     """
     grid = graph.grid
-    link = int(graph.branch_link[grid.branch_ids.index(line)])
-    ends = (int(graph.link_a[link]), int(graph.link_b[link]))
+    links = [int(graph.branch_link[grid.branch_ids.index(line)]) for line in lines]
+    ends = [int(v) for k in links for v in (graph.link_a[k], graph.link_b[k])]
+    named = ("line " if len(lines) == 1 else "lines ") + " and ".join(map(repr, lines))
     if not any(energised[v] for v in ends):
         raise InvalidInputError(
-            f"line {line!r} is de-energised for these switch states: there is no fault to isolate"
+            f"{named} {'is' if len(lines) == 1 else 'are'} de-energised for these switch "
+            "states: there is no fault to isolate"
         )
-    zone_links = {link}
+    zone_links = set(links)
     zone = set(ends)
-    queue = deque(ends)
+    queue = deque(dict.fromkeys(ends))
     opened: dict[int, str] = {}
     manual: list[str] = []
     while queue:
@@ -187,7 +222,7 @@ def isolate(
     if sources:
         shown = f" (manual switches on the way: {', '.join(manual)})" if manual else ""
         raise IsolationError(
-            f"the fault on line {line!r} cannot be isolated by remote switching: no remotely "
+            f"the fault on {named} cannot be isolated by remote switching: no remotely "
             f"controllable switch separates it from source {sources[0]!r}{shown}"
         )
     # The source side is where the opened link's outer vertex stays energised.

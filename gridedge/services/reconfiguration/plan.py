@@ -143,6 +143,8 @@ class RestorationPlan:
         where = f"line {fault.line}"
         if fault.distance_m is not None:
             where += f", {fault.distance_m:.0f} m from {fault.from_bus}"
+        if fault.across:
+            where += f" (or across it on {', '.join(fault.across)}: all isolated)"
         state = self.state
         lines = [f"Fault on {where} (grid {self.grid})", "", "Switching plan:"]
         if not self.steps:

@@ -89,7 +89,9 @@ class Restorer:
         ----------
         fault : str or (str, str, float) or mapping or object
             The faulted line id, or ``(from_bus, to_bus, distance_m)`` as a fault locator
-            reports it (also as a mapping or object with those names).
+            reports it (also as a mapping or object with those names, and ``sections``: the
+            lines meeting at the bus the fault is at, all isolated, when the locator cannot
+            say on which side it is).
         switch_states : mapping of str to bool, optional
             Switch states just before the fault, overriding the grid's (True = closed).
 
@@ -114,7 +116,7 @@ class Restorer:
         islands = graph.islands(closed)
         self._check_radial(islands.label, islands.energised, islands.radial)
         energised = islands.energised_vertices()
-        isolation = isolate(graph, closed, energised, section.line)
+        isolation = isolate(graph, closed, energised, section.lines)
         outage = Outage(
             graph,
             self.electrical,
@@ -125,7 +127,7 @@ class Restorer:
             states,
         )
         outcome = search(outage, self.electrical, self.flow, self.limits)
-        steps = self._steps(isolation, outage, outcome.best, section.line, states)
+        steps = self._steps(isolation, outage, outcome.best, section.lines, states)
         final = dict(states)
         for step in steps:
             final[step.switch] = step.action == "close"
@@ -146,7 +148,7 @@ class Restorer:
         )
         logger.info(
             "fault on %s: %d steps, %.1f kW restored, %.1f kW unserved",
-            section.line,
+            " or ".join(section.lines),
             len(steps),
             plan.state.restored_kw,
             plan.state.unserved_kw,
@@ -177,7 +179,7 @@ class Restorer:
         isolation: Isolation,
         outage: Outage,
         best: Candidate,
-        line: str,
+        lines: tuple[str, ...],
         states: Mapping[str, bool],
     ) -> tuple[SwitchingStep, ...]:
         graph = self.graph
@@ -187,7 +189,7 @@ class Restorer:
                 switch,
                 "open",
                 "isolate",
-                f"{'source side' if upstream else 'far side'} of line {line}",
+                f"{'source side' if upstream else 'far side'} of line {' and '.join(lines)}",
             )
             for switch, upstream in zip(isolation.switches, isolation.upstream, strict=True)
         ]

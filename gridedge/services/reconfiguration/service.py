@@ -3,8 +3,11 @@
 The FLISR flow's last part (DESIGN.md section 2, the paper's section IV-B):
 
 1. A feeder-head meter publishes a located fault on ``faults/{feeder}`` (bus pair and
-   distance). Copies are dropped (sender, session, sequence number); a location the meter
-   flags ambiguous is reported and not acted on (unless ``act_on_ambiguous``).
+   distance, and the ``sections`` that hold it). Copies are dropped (sender, session,
+   sequence number). A location the meter flags ambiguous is reported and not acted on
+   (unless ``act_on_ambiguous``) - but for a fault at a bus it cannot place on one side or
+   the other, whose ``sections`` are then every line that meets there: those are isolated
+   together.
 2. The plan comes from :class:`~gridedge.services.reconfiguration.Restorer` on the current
    topology, read from the catalog (``GET /v1/topology``, again whenever the retained
    ``topology`` topic announces a new version).
@@ -238,15 +241,16 @@ class ReconfigurationService:
         """
         received = time.time()
         body = fault.body
-        if body.get("ambiguous") and not self.settings.act_on_ambiguous:
+        isolable = bool(body.get("sections"))
+        if body.get("ambiguous") and not (isolable or self.settings.act_on_ambiguous):
             reasons = "; ".join(body.get("reasons", []))
             self._report(fault.feeder, {"state": "not acted", "reason": f"ambiguous: {reasons}"})
             return
         if self.restorer is None:
             raise NotFoundError("no topology has been read from the catalog")
         try:
-            plan = self.restorer.plan((body["from_bus"], body["to_bus"], float(body["distance_m"])))
-        except (KeyError, TypeError, ValueError, IsolationError) as exc:
+            plan = self.restorer.plan(body)
+        except (InvalidInputError, IsolationError) as exc:
             self._report(fault.feeder, {"state": "not acted", "reason": f"no plan: {exc}"})
             return
         planning_s = time.time() - received
