@@ -10,9 +10,9 @@ test plays M1, to hand the service a location it could not otherwise count on.)
 
 import time
 
-from gridedge.meter.estimation.rounds import RoundSettings
 from gridedge.mqtt import Connection, Sequencer
 from gridedge.services.demo.distributed import SETTLE_S, DemoFault, inject, wait_done
+from gridedge.services.demo.timeline import settled_round
 
 TIMEOUT_S = 30.0
 
@@ -120,11 +120,9 @@ def test_a_fault_in_the_middle_of_feeder_1_is_restored_through_the_tie(start_sys
     restored = running.observer.wait_for(
         lambda r: r.topic == running.topics.restoration("F1") and r.body == report, 0
     )
-    window_s = RoundSettings().window_s
     after = running.observer.wait_for(
         lambda r: (
-            r.topic == running.topics.state_estimate("mv", "PS1-MV")
-            and r.body.get("time", 0) - window_s > restored.envelope.ts
+            settled_round(r, running.topics, restored.envelope.ts)
             and r.body.get("stations") == ["TS01", "TS02"]
         ),
         15.0,

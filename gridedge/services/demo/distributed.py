@@ -27,7 +27,7 @@ from gridedge.grid.scenario import Entry
 from gridedge.grid.waveform import FaultInception
 from gridedge.mqtt import Topics
 from gridedge.services.demo.system import FEEDER, LV_LEVELS, System, SystemOptions
-from gridedge.services.demo.timeline import Moment, Observer, Record, flisr
+from gridedge.services.demo.timeline import Moment, Observer, Record, flisr, settled_round
 
 LEAD_S = 1.0
 """How far ahead of its time the fault is written into the scenario, s."""
@@ -282,14 +282,7 @@ def wait_done(system: System, observer: Observer, inception: float, timeout_s: f
     if interval > 0 and "M1" in system.options.hardware_meters:
         # The first estimation round of the feeder as it is now, and the LV levels the
         # hardware meters ran for the same round (they may finish after the MV level).
-        mv = observer.wait_for(
-            lambda r: (
-                r.topic.startswith(topics.state_estimate("mv", ""))
-                and r.envelope.ts >= applied
-                and "message" in r.body
-            ),
-            2 * interval + 5.0,
-        )
+        mv = observer.wait_for(lambda r: settled_round(r, topics, applied), 2 * interval + 5.0)
         running = set(LV_LEVELS) & set(system.options.hardware_meters) if mv else set()
         for meter in sorted(running):
             observer.wait_for(

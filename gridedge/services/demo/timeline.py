@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gridedge.errors import InvalidInputError
+from gridedge.meter.estimation.rounds import RoundSettings
 from gridedge.mqtt import Connection, Envelope, Received, Topics
 from gridedge.services.brokers import Mosquitto
 
@@ -219,23 +220,28 @@ def flisr(
     return sorted(moments, key=lambda m: m.time)
 
 
+def settled_round(record: Record, topics: Topics, after: float) -> bool:
+    """Whether `record` is an MV-level result of a round whose readings all came after `after`.
+
+    A round whose window held a fault, an outage or a switching is refused by the levels
+    (:data:`gridedge.meter.estimation.rounds.STEADY_SPAN_PU`); the first one wholly after
+    the restoration shows the grid as it now is.
+    """
+    return (
+        record.topic.startswith(topics.state_estimate("mv", ""))
+        and "message" in record.body
+        and record.body["time"] - RoundSettings().window_s >= after
+    )
+
+
 def estimation_round(
     records: list[Record], topics: Topics, after: float, meters: tuple[str, ...]
 ) -> list[Moment]:
-    """The first MV-level result sent after `after`.
+    """The first MV-level result of a round whose readings all came after `after`.
 
     With it, the LV-level results of its round that `meters` computed.
     """
-    mv = next(
-        (
-            r
-            for r in records
-            if r.topic.startswith(topics.state_estimate("mv", ""))
-            and r.envelope.ts >= after
-            and "message" in r.body
-        ),
-        None,
-    )
+    mv = next((r for r in records if settled_round(r, topics, after)), None)
     if mv is None:
         return []
     time = mv.body["time"]

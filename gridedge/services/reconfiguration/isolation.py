@@ -5,7 +5,8 @@ cannot place on one side or the other is isolated on every side it may be on) ac
 link until it meets a remotely controllable closed switch (which the plan opens) or a switch
 already open. A closed switch that is not remotely controllable cannot be opened by the plan:
 the zone grows past it, so that more customers stay off until a crew operates it, and the
-plan says which switches those are. A zone that reaches a source cannot be isolated by remote switching at all.
+plan says which switches those are. A zone that reaches a source cannot be isolated by
+remote switching at all.
 """
 
 import math
