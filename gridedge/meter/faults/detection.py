@@ -34,16 +34,21 @@ the spread of the frames, travel with them as the measurements' uncertainty.
 import logging
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
 from gridedge.channels import CHANNELS
 from gridedge.errors import ConfigurationError, InvalidInputError
-from gridedge.grid import FaultKind, Grid
+from gridedge.grid import FaultKind
 from gridedge.grid.sequence import to_sequence
 from gridedge.meter.faults.classification import ClassificationSettings, classify
 from gridedge.meter.phasor import Frames, PhasorEstimator
+
+if TYPE_CHECKING:
+    # Only for an annotation: a meter that detects without locating never loads the grid model.
+    from gridedge.grid import Grid
 
 logger = logging.getLogger(__name__)
 
@@ -244,7 +249,7 @@ class FaultDetector:
     @classmethod
     def for_meter(
         cls,
-        grid: Grid,
+        grid: "Grid",
         meter_id: str,
         estimator: PhasorEstimator,
         settings: DetectionSettings | None = None,
