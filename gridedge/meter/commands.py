@@ -11,6 +11,9 @@ from gridedge import config
 from gridedge.errors import ConfigurationError
 from gridedge.meter.provisioning import SECTION, Provisioning
 
+# mallopt's parameter for the number of malloc arenas (glibc's malloc.h).
+_M_ARENA_MAX = -8
+
 
 def add_meter_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``gridedge meter`` (each overrides the provisioning file)."""
@@ -40,8 +43,34 @@ def provisioning(args: argparse.Namespace) -> Provisioning:
     return dataclasses.replace(loaded, **{k: v for k, v in overrides.items() if v is not None})
 
 
+def one_malloc_arena() -> bool:
+    """Make every thread allocate from glibc's main arena, as ``MALLOC_ARENA_MAX=1`` does.
+
+    glibc gives each thread that allocates an arena of its own (up to eight per core), and
+    memory freed in one stays resident there. The daemon's threads allocate little, and mostly
+    while holding the GIL, so extra arenas buy no parallelism; they cost about 1 MB of its
+    resident memory. glibc reads the variable only at start-up, hence ``mallopt``, which must
+    run before any thread allocates. A ``MALLOC_ARENA_MAX`` in the environment is left alone.
+
+    Returns
+    -------
+    bool
+        Whether the limit was set (false with the variable set, or without glibc's mallopt).
+    """
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return False
+    import ctypes  # only the meter needs it, and numpy imports it there anyway
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(_M_ARENA_MAX, 1))
+
+
 def run_meter(args: argparse.Namespace) -> int:
     """Run the meter daemon until SIGTERM or SIGINT."""
+    one_malloc_arena()  # before the daemon's threads start
     from gridedge.meter.daemon import run
 
     run(provisioning(args))
