@@ -257,11 +257,12 @@ def locate(
         )
         for c in chosen
     )
-    reasons += _ambiguities(feeder, candidates, observations)
     best = candidates[0]
-    bus, across = _across_bus(feeder, candidates)
+    elsewhere, across = _rivals(feeder, candidates)
+    reasons += _ambiguities(feeder, best, elsewhere, observations)
     sections = () if reasons else (best.line, *across)
     if across:
+        bus = sorted(_near_buses(feeder, best))[0]
         reasons.append(
             f"the fault is at bus {bus} as far as the measurements tell, which joins "
             f"{best.line} and {', '.join(across)}: it may be on either side"
@@ -491,15 +492,13 @@ def _candidate(
 
 
 def _ambiguities(
-    feeder: FeederModel, candidates: tuple[Candidate, ...], observations: int
+    feeder: FeederModel, best: Candidate, elsewhere: list[Candidate], observations: int
 ) -> list[str]:
-    """Reasons not to trust the best candidate but the bus it may be at (:func:`_across_bus`)."""
+    """Reasons not to trust `best` but the bus it may be at: rivals `elsewhere`, a poor fit."""
     settings = feeder.settings
-    best = candidates[0]
     reasons = []
-    close = [c for c in _rivals(feeder, candidates) if not _same_point(feeder, best, c)]
-    if close:
-        names = ", ".join(f"{c.from_bus}-{c.to_bus} at {c.distance_m:.0f} m" for c in close)
+    if elsewhere:
+        names = ", ".join(f"{c.from_bus}-{c.to_bus} at {c.distance_m:.0f} m" for c in elsewhere)
         evidence = "the meters' voltages" if observations else "no meter voltages, and the phasors"
         reasons.append(f"{evidence} fit {names} about as well")
     if best.score / (observations + 1) > settings.misfit_chi2:
@@ -510,25 +509,24 @@ def _ambiguities(
     return reasons
 
 
-def _rivals(feeder: FeederModel, candidates: tuple[Candidate, ...]) -> list[Candidate]:
-    """Candidates on other sections that score about as well as the best."""
+def _rivals(
+    feeder: FeederModel, candidates: tuple[Candidate, ...]
+) -> tuple[list[Candidate], list[str]]:
+    """Rivals of the best candidate: those elsewhere, and the sections of those at its bus.
+
+    A rival is a candidate on another section that scores about as well.
+    """
     # Points of the best section only refine the distance; another section is another answer,
     # even at the bus the two share: isolating the wrong one of them leaves the fault on.
     best = candidates[0]
-    return [
+    rivals = [
         c
         for c in candidates[1:]
         if c.score - best.score < feeder.settings.ambiguity_chi2 and c.line != best.line
     ]
-
-
-def _across_bus(feeder: FeederModel, candidates: tuple[Candidate, ...]) -> tuple[str, list[str]]:
-    """The bus the best candidate is at and the rival sections meeting it there (or none)."""
-    best = candidates[0]
-    across = sorted({c.line for c in _rivals(feeder, candidates) if _same_point(feeder, best, c)})
-    if not across:
-        return "", []
-    return sorted(_near_buses(feeder, best))[0], across
+    elsewhere = [c for c in rivals if not _same_point(feeder, best, c)]
+    across = sorted({c.line for c in rivals if _same_point(feeder, best, c)})
+    return elsewhere, across
 
 
 def _same_point(feeder: FeederModel, one: Candidate, other: Candidate) -> bool:

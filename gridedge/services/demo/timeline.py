@@ -225,7 +225,7 @@ def settled_round(record: Record, topics: Topics, after: float) -> bool:
 
     A round whose window held a fault, an outage or a switching is refused by the levels
     (:data:`gridedge.meter.estimation.rounds.STEADY_SPAN_PU`); the first one wholly after
-    the restoration shows the grid as it now is.
+    the restoration shows the grid as it now is. The demo's levels use the default window.
     """
     return (
         record.topic.startswith(topics.state_estimate("mv", ""))
